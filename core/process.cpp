@@ -1,0 +1,184 @@
+// Process orchestration; see process.hpp.
+#include "core/process.hpp"
+
+#include <csignal>
+#include <ctime>
+#include <memory>
+#include <vector>
+
+#include <uv.h>
+
+#include "conf/loader.hpp"
+#include "core/log.hpp"
+#include "core/notify.hpp"
+#include "proxy/listener.hpp"
+#include "proxy/worker.hpp"
+
+namespace portico::core {
+
+namespace {
+
+class Process {
+public:
+    Process(std::string config_path, ConfigPtr initial)
+        : config_path_(std::move(config_path)), holder_(initial), shared_(holder_) {}
+
+    int run();
+
+private:
+    static void on_signal(uv_signal_t* handle, int signum);
+    void reload();
+    void drain();
+    void apply_logging(const conf::Config& config);
+    void notify_ready();
+
+    std::string config_path_;
+    ConfigHolder holder_;
+    proxy::SharedState shared_;
+    uv_loop_t loop_{};
+    uv_signal_t sighup_{}, sigterm_{}, sigint_{}, sigusr1_{};
+    std::vector<std::unique_ptr<proxy::Worker>> workers_;
+    bool draining_ = false;
+};
+
+void Process::apply_logging(const conf::Config& config) {
+    log_configure(parse_log_level(config.log.level), config.log.format == "json");
+}
+
+void Process::notify_ready() {
+    auto config = holder_.get();
+    sd_notify_send(fmt::format("READY=1\nSTATUS=serving {} with {} workers, config generation {}",
+                               config->listen.text, workers_.size(), holder_.generation()));
+}
+
+int Process::run() {
+    ConfigPtr config = holder_.get();
+    apply_logging(*config);
+    for (const auto& line : conf::inactive_parts(*config)) log(LogLevel::info, "config", "{}", line);
+
+    std::string error = shared_.access_log.open(config->log.access_log);
+    if (!error.empty()) {
+        log(LogLevel::error, "start", "{}", error);
+        return 2;
+    }
+    int workers = std::max(1, config->workers);
+    auto sockets = proxy::open_listen_sockets(config->listen, workers, error);
+    if (sockets.empty()) {
+        log(LogLevel::error, "start", "{}", error);
+        return 2;
+    }
+    for (int i = 0; i < workers; ++i) {
+        auto worker = std::make_unique<proxy::Worker>(i, shared_, sockets[static_cast<size_t>(i)].fd,
+                                                      sockets[static_cast<size_t>(i)].unix_socket);
+        error = worker->start();
+        if (!error.empty()) {
+            log(LogLevel::error, "start", "worker {}: {}", i, error);
+            for (auto& w : workers_) w->request_drain();
+            workers_.clear();  // joins
+            return 2;
+        }
+        workers_.push_back(std::move(worker));
+    }
+
+    uv_loop_init(&loop_);
+    loop_.data = this;
+    for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) {
+        uv_signal_init(&loop_, handle);
+        handle->data = this;
+    }
+    uv_signal_start(&sighup_, &Process::on_signal, SIGHUP);
+    uv_signal_start(&sigterm_, &Process::on_signal, SIGTERM);
+    uv_signal_start(&sigint_, &Process::on_signal, SIGINT);
+    uv_signal_start(&sigusr1_, &Process::on_signal, SIGUSR1);
+
+    log(LogLevel::info, "start", "portico {} listening on {} with {} workers, upstream {}", PORTICO_VERSION,
+        config->listen.text, workers, config->upstream.address.text);
+    notify_ready();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+
+    // Draining: the workers finish their in-flight requests (up to limits.drain_timeout).
+    for (auto& w : workers_) w->join();
+    workers_.clear();
+    uv_loop_close(&loop_);
+    if (config->listen.kind == conf::Address::Kind::unix_socket) ::unlink(config->listen.path.c_str());
+    log(LogLevel::info, "stop", "drained, exiting");
+    return 0;
+}
+
+void Process::on_signal(uv_signal_t* handle, int signum) {
+    auto* self = static_cast<Process*>(handle->data);
+    switch (signum) {
+        case SIGHUP:
+            self->reload();
+            break;
+        case SIGTERM:
+        case SIGINT:
+            self->drain();
+            break;
+        case SIGUSR1: {
+            std::string error = self->shared_.access_log.reopen();
+            if (!error.empty()) log(LogLevel::error, "log", "{}", error);
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+void Process::reload() {
+    if (draining_) return;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    sd_notify_send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
+                               static_cast<uint64_t>(now.tv_sec) * 1000000 + static_cast<uint64_t>(now.tv_nsec) / 1000));
+    ConfigPtr next;
+    try {
+        next = config_path_.empty() ? conf::load_default() : conf::load_file(config_path_);
+    } catch (const conf::ConfigError& e) {
+        log(LogLevel::error, "reload", "reload failed, keeping generation {}: {}", holder_.generation(), e.what());
+        notify_ready();
+        return;
+    } catch (const std::exception& e) {
+        log(LogLevel::error, "reload", "reload failed, keeping generation {}: {}", holder_.generation(), e.what());
+        notify_ready();
+        return;
+    }
+    ConfigPtr current = holder_.get();
+    if (next->listen.text != current->listen.text) {
+        log(LogLevel::warn, "reload", "listen changed ({} -> {}): needs a restart, still listening on {}",
+            current->listen.text, next->listen.text, current->listen.text);
+    }
+    if (next->workers != current->workers) {
+        log(LogLevel::warn, "reload", "workers changed ({} -> {}): needs a restart", current->workers, next->workers);
+    }
+    if (next->log.access_log != current->log.access_log) {
+        std::string error = shared_.access_log.open(next->log.access_log);
+        if (!error.empty()) log(LogLevel::error, "reload", "{} (access log unchanged)", error);
+    }
+    apply_logging(*next);
+    uint64_t generation = holder_.set(next);
+    log(LogLevel::info, "reload", "configuration generation {} loaded from {}", generation, next->source);
+    notify_ready();
+}
+
+void Process::drain() {
+    if (draining_) return;
+    draining_ = true;
+    sd_notify_send("STOPPING=1");
+    log(LogLevel::info, "stop", "draining: no new connections, finishing in-flight requests");
+    for (auto& w : workers_) w->request_drain();
+    // Closing the signal handles lets uv_run return; a second SIGTERM/SIGINT during the drain then
+    // takes the default action (exit at once), as operators expect.
+    for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+    std::signal(SIGHUP, SIG_IGN);
+}
+
+}  // namespace
+
+int run_server(const std::string& config_path, ConfigPtr initial) {
+    std::signal(SIGPIPE, SIG_IGN);
+    Process process(config_path, std::move(initial));
+    return process.run();
+}
+
+}  // namespace portico::core

@@ -1,0 +1,133 @@
+// One client connection: the state machine that reads requests (llhttp), runs each through the
+// pipeline (checks → route → upstream), and streams both bodies with back-pressure. Pipelined
+// requests wait, unparsed, until the exchange before them is over.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <uv.h>
+
+#include "conf/schema.hpp"
+#include "core/config_holder.hpp"
+#include "core/stream_writer.hpp"
+#include "proxy/headers.hpp"
+#include "proxy/http_parser.hpp"
+#include "proxy/intrusive_list.hpp"
+#include "proxy/upstream_connection.hpp"
+
+namespace portico::proxy {
+
+class Worker;
+
+class ClientConnection : private HttpParser::Sink, private UpstreamListener {
+public:
+    enum class State {
+        reading_head,      // idle keep-alive or a request head arriving (header/idle timer)
+        waiting_upstream,  // head accepted; body bytes wait (bounded) for an upstream connection
+        proxying,          // an upstream connection carries the exchange
+        closing,           // flushing the last bytes, then lingering, then closed
+    };
+
+    ClientConnection(Worker& worker, bool unix_socket);
+    ~ClientConnection() override;
+    ClientConnection(const ClientConnection&) = delete;
+    ClientConnection& operator=(const ClientConnection&) = delete;
+
+    // Takes the pending connection from `server` and starts reading. false: nothing to accept.
+    bool accept(uv_stream_t* server);
+    // The worker is draining: idle connections close now, busy ones after their response.
+    void drain();
+    // Immediate close (drain deadline, fatal errors). Memory goes in the close callback.
+    void abort();
+    State state() const { return state_; }
+
+    ListHook hook;  // in the worker's connection list
+
+private:
+    // HttpParser::Sink (client requests)
+    int on_head(MessageHead& head) override;
+    int on_body(std::string_view data) override;
+    int on_message_end() override;
+    // UpstreamListener
+    void upstream_ready(UpstreamConnection* connection) override;
+    void upstream_failed(UpstreamError error, bool reused_connection) override;
+    int upstream_head(MessageHead& head) override;
+    int upstream_body(std::string_view data) override;
+    void upstream_end() override;
+    void upstream_drained() override;
+    void upstream_read_end() override;
+
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+    static void on_timer(uv_timer_t* timer);
+    static void on_close(uv_handle_t* handle);
+    static void on_shutdown(uv_shutdown_t* req, int status);
+    static void on_client_drained(void* self, int status);
+
+    void handle_data(std::string_view data);
+    void handle_eof();
+    void feed(std::string_view data);
+    void reject(int status, std::string_view detail, std::string_view extra_headers = {});
+    void respond_local(int status, std::string_view detail, bool close, std::string_view extra_headers = {});
+    void send_request_bytes(std::string_view data);
+    void finish_exchange();
+    void reset_exchange();
+    void start_closing();
+    void linger();
+    void set_state(State next);
+    void arm_timer(uint64_t ms);
+    void pause_reading(unsigned reason);
+    void resume_reading(unsigned reason);
+    void check_head_limits();
+    void write_access_log();
+
+    static constexpr unsigned kPausedByBackPressure = 1;  // the other side's queue is full
+    static constexpr unsigned kPausedByPipeline = 2;     // pipelined bytes are piling up
+
+    Worker& worker_;
+    State state_ = State::reading_head;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } stream_;
+    bool unix_socket_;
+    uv_timer_t timer_;
+    uv_shutdown_t shutdown_req_;
+    int pending_closes_ = 0;
+    bool closed_ = false;
+    core::StreamWriter writer_;
+    HttpParser parser_;
+    std::string pending_input_;  // pipelined bytes read while an exchange was running
+    std::string peer_ip_;
+    bool peer_trusted_ = false;
+    unsigned read_paused_ = 0;   // a set of kPausedBy… reasons
+    bool reading_ = false;
+    bool head_started_ = false;  // bytes of the next request head have arrived
+
+    // The current exchange.
+    core::ConfigPtr config_;
+    const conf::Route* route_ = nullptr;
+    UpstreamConnection* upstream_ = nullptr;
+    std::string request_id_;
+    std::string client_ip_;
+    std::string request_line_;   // "GET /path HTTP/1.1" for the access log
+    std::string body_backlog_;   // body bytes (already framed) waiting for the upstream connection
+    std::string response_head_;  // held back to leave in one write with the first body bytes
+    uint64_t request_body_bytes_ = 0;
+    uint64_t response_bytes_ = 0;
+    uint64_t started_ns_ = 0;
+    uint64_t upstream_sent_ns_ = 0;
+    uint64_t upstream_head_ns_ = 0;
+    int status_ = 0;
+    int method_ = 0;
+    BodyFraming request_framing_ = BodyFraming::none;
+    ClientFraming response_framing_ = ClientFraming::none;
+    bool in_exchange_ = false;
+    bool request_complete_ = false;
+    bool response_started_ = false;
+    bool close_after_ = false;
+    bool retried_ = false;
+    bool client_gone_ = false;
+};
+
+}  // namespace portico::proxy

@@ -1,0 +1,230 @@
+// Head serialisation for both directions; see headers.hpp.
+#include "proxy/headers.hpp"
+
+#include <fmt/format.h>
+
+#include "proxy/request_checks.hpp"
+
+namespace portico::proxy {
+
+namespace {
+
+constexpr std::string_view kAlwaysHopByHop[] = {
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+};
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool named_by_connection(const MessageHead& head, std::string_view name) {
+    for (size_t i = 0; i < head.header_count(); ++i) {
+        if (!iequals(head.header_name(i), "connection")) continue;
+        std::string_view list = head.header_value(i);
+        while (!list.empty()) {
+            size_t comma = list.find(',');
+            std::string_view token = trim(list.substr(0, comma));
+            if (iequals(token, name)) return true;
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+}
+
+}  // namespace
+
+bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
+    for (auto h : kAlwaysHopByHop) {
+        if (iequals(name, h)) return true;
+    }
+    return named_by_connection(head, name);
+}
+
+void build_upstream_request(std::string& out, const MessageHead& request,
+                            const UpstreamRequestContext& context) {
+    std::string_view target = request.target();
+    std::string_view host = request.find("host");
+    std::string_view authority, path;
+    if (target.front() != '/' && target != "*" && split_absolute_form(target, authority, path)) {
+        target = path;
+        host = authority;  // RFC 9112 §3.2.2: the target's authority replaces Host
+    }
+    out.append(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
+    out.push_back(' ');
+    if (!target.empty() && target.front() == '?') out.push_back('/');
+    out.append(target);
+    out.append(" HTTP/1.1\r\n");
+
+    std::string_view forwarded_for, forwarded_proto, forwarded_host;
+    for (size_t i = 0; i < request.header_count(); ++i) {
+        std::string_view name = request.header_name(i);
+        std::string_view value = request.header_value(i);
+        if (is_hop_by_hop(request, name)) continue;
+        // Framing is ours to set; the values below are rewritten.
+        if (iequals(name, "content-length") || iequals(name, "host") || iequals(name, "expect") ||
+            iequals(name, "x-real-ip") || iequals(name, "x-request-id")) {
+            continue;
+        }
+        if (iequals(name, "x-forwarded-for")) {
+            forwarded_for = value;
+            continue;
+        }
+        if (iequals(name, "x-forwarded-proto")) {
+            forwarded_proto = value;
+            continue;
+        }
+        if (iequals(name, "x-forwarded-host")) {
+            forwarded_host = value;
+            continue;
+        }
+        append_header(out, name, value);
+    }
+    append_header(out, "Host", host.empty() ? context.default_host : trim(host));
+
+    // Only a trusted proxy's X-Forwarded-* are believed; anyone else's are replaced.
+    out.append("X-Forwarded-For: ");
+    if (context.peer_trusted && !forwarded_for.empty()) {
+        out.append(trim(forwarded_for));
+        out.append(", ");
+    }
+    out.append(context.peer_ip);
+    out.append("\r\n");
+    append_header(out, "X-Forwarded-Proto",
+                  context.peer_trusted && !forwarded_proto.empty() ? trim(forwarded_proto) : context.proto);
+    std::string_view fwd_host = context.peer_trusted && !forwarded_host.empty() ? trim(forwarded_host) : trim(host);
+    if (!fwd_host.empty()) append_header(out, "X-Forwarded-Host", fwd_host);
+    append_header(out, "X-Real-IP", context.client_ip);
+    append_header(out, "X-Request-ID", context.request_id);
+
+    switch (request.framing) {
+        case BodyFraming::content_length:
+            out.append("Content-Length: ");
+            out.append(fmt::format_int(request.content_length).str());
+            out.append("\r\n");
+            break;
+        case BodyFraming::chunked:
+            out.append("Transfer-Encoding: chunked\r\n");
+            break;
+        default:
+            // Methods that normally carry a body get an explicit empty one, as nginx does.
+            if (request.method == HTTP_POST || request.method == HTTP_PUT || request.method == HTTP_PATCH) {
+                out.append("Content-Length: 0\r\n");
+            }
+            break;
+    }
+    out.append("\r\n");
+}
+
+void build_client_response(std::string& out, const MessageHead& response,
+                           const ClientResponseContext& context) {
+    out.append("HTTP/1.1 ");
+    out.append(fmt::format_int(response.status).str());
+    out.push_back(' ');
+    std::string_view reason = response.reason();
+    out.append(reason.empty() ? reason_phrase(response.status) : reason);
+    out.append("\r\n");
+    for (size_t i = 0; i < response.header_count(); ++i) {
+        std::string_view name = response.header_name(i);
+        if (is_hop_by_hop(response, name)) continue;
+        if (iequals(name, "content-length") || iequals(name, "x-request-id") ||
+            iequals(name, "server-timing")) {
+            continue;
+        }
+        append_header(out, name, response.header_value(i));
+    }
+    // Keep the app's own Server-Timing entries and add ours in front.
+    std::string_view app_timing = response.find("server-timing");
+    out.append(fmt::format("Server-Timing: portico;dur={:.3f}, upstream;dur={:.3f}", context.portico_ms,
+                           context.upstream_ms));
+    if (!app_timing.empty()) {
+        out.append(", ");
+        out.append(app_timing);
+    }
+    out.append("\r\n");
+    append_header(out, "X-Request-ID", context.request_id);
+    switch (context.framing) {
+        case ClientFraming::content_length:
+            out.append("Content-Length: ");
+            out.append(fmt::format_int(context.content_length).str());
+            out.append("\r\n");
+            break;
+        case ClientFraming::chunked:
+            out.append("Transfer-Encoding: chunked\r\n");
+            break;
+        case ClientFraming::none:
+            // A response with no body still states its length unless the status forbids it.
+            if (response.status >= 200 && response.status != 204 && response.status != 304) {
+                out.append("Content-Length: ");
+                out.append(fmt::format_int(context.content_length).str());
+                out.append("\r\n");
+            }
+            break;
+        case ClientFraming::until_close:
+            break;
+    }
+    if (context.close) {
+        out.append("Connection: close\r\n");
+    } else if (context.keep_alive_1_0) {
+        out.append("Connection: keep-alive\r\n");
+    }
+    out.append("\r\n");
+}
+
+void build_local_response(std::string& out, int status, std::string_view detail,
+                          std::string_view request_id, bool close, std::string_view extra_headers,
+                          bool head_only) {
+    std::string body = fmt::format("{} {}{}{}\n", status, reason_phrase(status), detail.empty() ? "" : ": ",
+                                   detail);
+    out.append(fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
+                           status, reason_phrase(status), body.size()));
+    if (!request_id.empty()) append_header(out, "X-Request-ID", request_id);
+    out.append(extra_headers);
+    if (close) out.append("Connection: close\r\n");
+    out.append("\r\n");
+    if (!head_only) out.append(body);
+}
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 206: return "Partial Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 304: return "Not Modified";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 411: return "Length Required";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 416: return "Range Not Satisfiable";
+        case 417: return "Expectation Failed";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return "Unknown";
+    }
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,145 @@
+// llhttp callbacks → MessageHead and sink calls. llhttp runs strict (no lenient flags): it already
+// rejects Content-Length with Transfer-Encoding, duplicate Content-Length, bad chunk sizes and
+// invalid header tokens; proxy/request_checks.cpp adds what the proxy needs on top.
+#include "proxy/http_parser.hpp"
+
+namespace portico::proxy {
+
+namespace {
+HttpParser* self(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
+}  // namespace
+
+const llhttp_settings_t* HttpParser::settings() {
+    static const llhttp_settings_t s = [] {
+        llhttp_settings_t v;
+        llhttp_settings_init(&v);
+        v.on_message_begin = &HttpParser::on_message_begin;
+        v.on_url = &HttpParser::on_url;
+        v.on_status = &HttpParser::on_status;
+        v.on_header_field = &HttpParser::on_header_field;
+        v.on_header_value = &HttpParser::on_header_value;
+        v.on_header_field_complete = &HttpParser::on_header_field_complete;
+        v.on_header_value_complete = &HttpParser::on_header_value_complete;
+        v.on_headers_complete = &HttpParser::on_headers_complete;
+        v.on_body = &HttpParser::on_body_cb;
+        v.on_message_complete = &HttpParser::on_message_complete;
+        return v;
+    }();
+    return &s;
+}
+
+HttpParser::HttpParser(llhttp_type_t type, Sink* sink) : sink_(sink) {
+    llhttp_init(&parser_, type, settings());
+    parser_.data = this;
+}
+
+void HttpParser::reset() {
+    llhttp_reset(&parser_);
+    parser_.data = this;
+    head_.clear();
+    in_field_ = in_value_ = in_message_ = false;
+}
+
+HttpParser::Outcome HttpParser::execute(std::string_view data, size_t& consumed) {
+    chunk_begin_ = data.data();
+    llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+    if (err == HPE_OK) {
+        consumed = data.size();
+        return Outcome::ok;
+    }
+    const char* pos = llhttp_get_error_pos(&parser_);
+    consumed = pos != nullptr && pos >= data.data() ? static_cast<size_t>(pos - data.data()) : 0;
+    if (err == HPE_PAUSED) return Outcome::paused;
+    return Outcome::error;
+}
+
+HttpParser::Outcome HttpParser::finish() {
+    llhttp_errno_t err = llhttp_finish(&parser_);
+    if (err == HPE_OK) return Outcome::ok;
+    if (err == HPE_PAUSED) return Outcome::paused;
+    return Outcome::error;
+}
+
+int HttpParser::on_message_begin(llhttp_t* p) {
+    HttpParser* s = self(p);
+    s->head_.clear();
+    s->in_field_ = s->in_value_ = false;
+    s->in_message_ = true;
+    return 0;
+}
+
+int HttpParser::on_url(llhttp_t* p, const char* at, size_t len) {
+    self(p)->head_.append_target({at, len});
+    return 0;
+}
+
+int HttpParser::on_status(llhttp_t* p, const char* at, size_t len) {
+    self(p)->head_.append_reason({at, len});
+    return 0;
+}
+
+int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
+    HttpParser* s = self(p);
+    s->head_.append_header_name({at, len}, s->in_field_);
+    s->in_field_ = true;
+    return 0;
+}
+
+int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
+    HttpParser* s = self(p);
+    // A value continued anywhere but at the start of a new read is llhttp passing an obs-fold
+    // line (RFC 9112 §5.2) as a second piece: requests carrying one are refused.
+    if (s->in_value_ && at != s->chunk_begin_) s->head_.obs_fold = true;
+    s->head_.append_header_value({at, len}, s->in_value_);
+    s->in_value_ = true;
+    return 0;
+}
+
+int HttpParser::on_header_field_complete(llhttp_t* p) {
+    HttpParser* s = self(p);
+    // A field with an empty value never calls on_header_value: give it an empty value now.
+    s->head_.append_header_value({}, /*continuation=*/false);
+    s->in_field_ = false;
+    return 0;
+}
+
+int HttpParser::on_header_value_complete(llhttp_t* p) {
+    self(p)->in_value_ = false;
+    return 0;
+}
+
+int HttpParser::on_headers_complete(llhttp_t* p) {
+    HttpParser* s = self(p);
+    MessageHead& h = s->head_;
+    h.method = p->method;
+    h.status = p->status_code;
+    h.version_major = p->http_major;
+    h.version_minor = p->http_minor;
+    h.upgrade = p->upgrade != 0;
+    h.keep_alive = llhttp_should_keep_alive(p) != 0;
+    if (p->flags & F_CHUNKED) {
+        h.framing = BodyFraming::chunked;
+    } else if (p->flags & F_CONTENT_LENGTH) {
+        h.content_length = p->content_length;
+        h.framing = p->content_length > 0 ? BodyFraming::content_length : BodyFraming::none;
+    } else if (p->type == HTTP_RESPONSE && llhttp_message_needs_eof(p)) {
+        h.framing = BodyFraming::until_close;
+    } else {
+        h.framing = BodyFraming::none;
+    }
+    int verdict = s->sink_->on_head(h);
+    if (verdict == 1) h.framing = BodyFraming::none;
+    return verdict;
+}
+
+int HttpParser::on_body_cb(llhttp_t* p, const char* at, size_t len) {
+    return self(p)->sink_->on_body({at, len});
+}
+
+int HttpParser::on_message_complete(llhttp_t* p) {
+    HttpParser* s = self(p);
+    s->in_message_ = false;
+    return s->sink_->on_message_end();
+}
+
+}  // namespace portico::proxy

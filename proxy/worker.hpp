@@ -1,0 +1,98 @@
+// A proxy worker: one thread, one uv loop, its own listener socket (SO_REUSEPORT), its client
+// connections and its upstream pool. The main thread talks to it only through an async handle.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <uv.h>
+
+#include "core/config_holder.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/client_connection.hpp"
+#include "proxy/intrusive_list.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace portico::proxy {
+
+// What all workers share; owned by the process.
+struct SharedState {
+    core::ConfigHolder& config;
+    UpstreamLimiter limiter;
+    AccessLogSink access_log;
+    std::atomic<int> connections{0};  // across workers, for limits.max_connections
+    explicit SharedState(core::ConfigHolder& holder) : config(holder) {}
+};
+
+class Worker {
+public:
+    // `listen_fd` is a bound socket this worker owns (its own SO_REUSEPORT socket, or a dup of
+    // the shared Unix socket).
+    Worker(int index, SharedState& shared, int listen_fd, bool unix_listener);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Starts the thread; returns once its loop is listening (or failed: error text).
+    std::string start();
+    // Thread-safe: stop accepting, finish in-flight requests (up to the drain deadline), exit.
+    void request_drain();
+    void join();
+
+    // For connections on this worker's thread.
+    uv_loop_t* loop() { return &loop_; }
+    const core::ConfigPtr& config();
+    UpstreamPool& upstream() { return *upstream_; }
+    bool draining() const { return draining_; }
+    std::string& scratch() { return scratch_; }
+    void make_request_id(std::string& out);
+    AccessLogBuffer& access_log() { return access_log_; }
+    bool access_log_json() const { return access_log_json_; }
+    bool access_log_enabled() const { return access_log_enabled_; }
+    void connection_closed(ClientConnection* connection);
+    int index() const { return index_; }
+
+private:
+    void run();
+    void begin_drain();
+    void maybe_finish();
+    static void on_connection(uv_stream_t* server, int status);
+    static void on_async(uv_async_t* async);
+    static void on_wake(uv_async_t* async);
+    static void on_flush_timer(uv_timer_t* timer);
+    static void on_drain_deadline(uv_timer_t* timer);
+
+    int index_;
+    SharedState& shared_;
+    int listen_fd_;
+    bool unix_listener_;
+    uv_loop_t loop_;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } listener_;
+    uv_async_t control_;   // drain requests from the main thread
+    uv_async_t wake_;      // an upstream slot was freed on another worker
+    int waker_id_ = 0;
+    uv_timer_t flush_timer_;
+    uv_timer_t drain_timer_;
+    std::thread thread_;
+    std::atomic<bool> drain_requested_{false};
+    bool draining_ = false;
+    bool finished_ = false;
+    core::ConfigView config_view_;
+    uint64_t upstream_generation_ = 0;
+    std::unique_ptr<UpstreamPool> upstream_;
+    AccessLogBuffer access_log_;
+    bool access_log_json_ = false;
+    bool access_log_enabled_ = true;
+    std::string scratch_;
+    uint64_t id_state_[2];
+    IntrusiveList<ClientConnection, &ClientConnection::hook> connections_;
+    std::string start_error_;
+    std::atomic<int> started_{0};  // 0 starting, 1 listening, -1 failed
+};
+
+}  // namespace portico::proxy

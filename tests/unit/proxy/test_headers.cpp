@@ -1,0 +1,123 @@
+// Head building: what the upstream and the client get, and what never crosses a hop.
+#define BOOST_TEST_MODULE proxy_headers
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "proxy/headers.hpp"
+#include "proxy/http_parser.hpp"
+
+using namespace portico::proxy;
+
+namespace {
+
+struct HeadOnly : HttpParser::Sink {
+    MessageHead copy;
+    int on_head(MessageHead& head) override {
+        copy = head;
+        return 0;
+    }
+    int on_body(std::string_view) override { return 0; }
+    int on_message_end() override { return 0; }
+};
+
+MessageHead parse(llhttp_type_t type, const std::string& raw) {
+    HeadOnly sink;
+    HttpParser parser(type, &sink);
+    size_t consumed = 0;
+    parser.execute(raw, consumed);
+    return sink.copy;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_request_drops_hop_by_hop_and_adds_forwarding) {
+    MessageHead req = parse(HTTP_REQUEST,
+                            "POST /x HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, X-Secret\r\n"
+                            "X-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: websocket\r\n"
+                            "Proxy-Connection: x\r\nX-Forwarded-For: 6.6.6.6\r\nExpect: 100-continue\r\n"
+                            "Transfer-Encoding: chunked\r\nAccept: */*\r\n\r\n");
+    UpstreamRequestContext ctx;
+    ctx.client_ip = "10.0.0.9";
+    ctx.peer_ip = "10.0.0.9";
+    ctx.peer_trusted = false;
+    ctx.request_id = "rid-1";
+    std::string out;
+    build_upstream_request(out, req, ctx);
+    BOOST_TEST(out.rfind("POST /x HTTP/1.1\r\n", 0) == 0u);
+    for (const char* gone : {"Connection:", "X-Secret", "Keep-Alive", "TE:", "Upgrade", "Proxy-Connection", "Expect",
+                             "6.6.6.6"}) {
+        BOOST_TEST_CONTEXT(gone) { BOOST_TEST(!contains(out, gone)); }
+    }
+    BOOST_TEST(contains(out, "Accept: */*\r\n"));
+    BOOST_TEST(contains(out, "Host: app.example\r\n"));
+    BOOST_TEST(contains(out, "X-Forwarded-For: 10.0.0.9\r\n"));
+    BOOST_TEST(contains(out, "X-Forwarded-Proto: http\r\n"));
+    BOOST_TEST(contains(out, "X-Forwarded-Host: app.example\r\n"));
+    BOOST_TEST(contains(out, "X-Real-IP: 10.0.0.9\r\n"));
+    BOOST_TEST(contains(out, "X-Request-ID: rid-1\r\n"));
+    BOOST_TEST(contains(out, "Transfer-Encoding: chunked\r\n"));
+    BOOST_TEST(out.substr(out.size() - 4) == "\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(trusted_peer_keeps_forwarded_chain) {
+    MessageHead req = parse(HTTP_REQUEST, "GET http://abs.example/p?q HTTP/1.1\r\nHost: ignored\r\n"
+                                          "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n");
+    UpstreamRequestContext ctx;
+    ctx.client_ip = "1.2.3.4";
+    ctx.peer_ip = "127.0.0.1";
+    ctx.peer_trusted = true;
+    ctx.request_id = "r";
+    std::string out;
+    build_upstream_request(out, req, ctx);
+    BOOST_TEST(out.rfind("GET /p?q HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(contains(out, "Host: abs.example\r\n"));
+    BOOST_TEST(contains(out, "X-Forwarded-For: 1.2.3.4, 127.0.0.1\r\n"));
+    BOOST_TEST(contains(out, "X-Forwarded-Proto: https\r\n"));
+    BOOST_TEST(contains(out, "X-Real-IP: 1.2.3.4\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(http10_request_without_host_gets_upstream_host) {
+    MessageHead req = parse(HTTP_REQUEST, "GET / HTTP/1.0\r\n\r\n");
+    UpstreamRequestContext ctx;
+    ctx.client_ip = ctx.peer_ip = "1.1.1.1";
+    ctx.request_id = "r";
+    ctx.default_host = "127.0.0.1:8000";
+    std::string out;
+    build_upstream_request(out, req, ctx);
+    BOOST_TEST(out.rfind("GET / HTTP/1.1\r\n", 0) == 0u);
+    BOOST_TEST(contains(out, "Host: 127.0.0.1:8000\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(client_response_reframes_and_times) {
+    MessageHead resp = parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                                            "Transfer-Encoding: chunked\r\nServer-Timing: db;dur=2\r\n\r\n");
+    ClientResponseContext ctx;
+    ctx.request_id = "abc";
+    ctx.portico_ms = 1.5;
+    ctx.upstream_ms = 1.25;
+    ctx.framing = ClientFraming::chunked;
+    std::string out;
+    build_client_response(out, resp, ctx);
+    BOOST_TEST(out.rfind("HTTP/1.1 200 OK\r\n", 0) == 0u);
+    BOOST_TEST(contains(out, "Content-Type: text/plain\r\n"));
+    BOOST_TEST(!contains(out, "Connection: close"));  // the upstream's hop, not the client's
+    BOOST_TEST(contains(out, "Transfer-Encoding: chunked\r\n"));
+    BOOST_TEST(contains(out, "Server-Timing: portico;dur=1.500, upstream;dur=1.250, db;dur=2\r\n"));
+    BOOST_TEST(contains(out, "X-Request-ID: abc\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(local_response_is_complete) {
+    std::string out;
+    build_local_response(out, 503, "busy", "rid", /*close=*/true, "Retry-After: 1\r\n");
+    BOOST_TEST(out.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0u);
+    BOOST_TEST(contains(out, "Retry-After: 1\r\n"));
+    BOOST_TEST(contains(out, "Connection: close\r\n"));
+    std::string body = "503 Service Unavailable: busy\n";
+    BOOST_TEST(contains(out, "Content-Length: " + std::to_string(body.size()) + "\r\n"));
+    BOOST_TEST(out.substr(out.size() - body.size()) == body);
+}
