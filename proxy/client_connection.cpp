@@ -148,11 +148,10 @@ void ClientConnection::feed(std::string_view data) {
     switch (outcome) {
         case HttpParser::Outcome::ok:
             if (!in_exchange_) check_head_limits();
-            return;
-        case HttpParser::Outcome::paused: {
+            break;
+        case HttpParser::Outcome::paused:
             pending_input_.append(data.substr(consumed));
-            return;
-        }
+            break;
         case HttpParser::Outcome::error: {
             Rejection r = reject_parse_error(parser_.error(), parser_.error_reason());
             core::log(core::LogLevel::debug, "proxy", "client {}: {} ({})", peer_ip_, r.reason,
@@ -160,6 +159,12 @@ void ClientConnection::feed(std::string_view data) {
             reject(r.status, r.reason);
             return;
         }
+    }
+    if (acquire_after_feed_ && state_ == State::waiting_upstream) {
+        // Only now, with everything that arrived with the head parsed (and so checked), does the
+        // request go upstream: a malformed body in the same packet never reaches the app.
+        acquire_after_feed_ = false;
+        worker_.upstream().acquire(this);
     }
 }
 
@@ -250,7 +255,7 @@ int ClientConnection::on_head(MessageHead& head) {
         writer_.write(kContinue);
     }
 
-    worker_.upstream().acquire(this);
+    acquire_after_feed_ = true;  // see the end of feed()
     return 0;
 }
 
@@ -540,7 +545,7 @@ void ClientConnection::reset_exchange() {
     method_ = 0;
     request_framing_ = BodyFraming::none;
     response_framing_ = ClientFraming::none;
-    in_exchange_ = request_complete_ = response_started_ = retried_ = false;
+    in_exchange_ = request_complete_ = response_started_ = retried_ = acquire_after_feed_ = false;
 }
 
 void ClientConnection::finish_exchange() {

@@ -91,9 +91,10 @@ void build_upstream_request(std::string& out, const MessageHead& request,
     }
     append_header(out, "Host", host.empty() ? context.default_host : trim(host));
 
-    // Only a trusted proxy's X-Forwarded-* are believed; anyone else's are replaced.
+    // The chain is passed on with the peer appended (as nginx's $proxy_add_x_forwarded_for);
+    // only its rightmost entry is ours. Proto and Host are believed from trusted peers only.
     out.append("X-Forwarded-For: ");
-    if (context.peer_trusted && !forwarded_for.empty()) {
+    if (!forwarded_for.empty()) {
         out.append(trim(forwarded_for));
         out.append(", ");
     }

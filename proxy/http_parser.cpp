@@ -116,6 +116,9 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
     h.version_major = p->http_major;
     h.version_minor = p->http_minor;
     h.upgrade = p->upgrade != 0;
+    // Portico does not tunnel upgrades: the Upgrade header is stripped (hop-by-hop) and the
+    // request proxied as plain HTTP, so llhttp must not switch this connection to a raw tunnel.
+    if (p->type == HTTP_REQUEST && p->method != HTTP_CONNECT) p->upgrade = 0;
     h.keep_alive = llhttp_should_keep_alive(p) != 0;
     if (p->flags & F_CHUNKED) {
         h.framing = BodyFraming::chunked;

@@ -68,13 +68,19 @@ void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
 }
 
 int UpstreamConnection::write(std::string_view a, std::string_view b, std::string_view c) {
+    if (awaiting_response_) note_activity();
     return writer_.write(a, b, c);
 }
 
 void UpstreamConnection::expect_response(bool head_request, uint64_t read_timeout_ms) {
-    // The parser is reset here, not in finish(): finish() runs inside the parser's own
-    // on_message_end callback, and llhttp would mark a parser reset there as paused again.
-    parser_.reset();
+    // finish() runs inside the parser's own on_message_end callback, and the next exchange may
+    // start on this connection from there (a pipelined request): llhttp would mark a parser reset
+    // in a callback as paused again, so while parsing the reset waits until execute() returns.
+    if (parsing_) {
+        reset_pending_ = true;
+    } else {
+        parser_.reset();
+    }
     head_request_ = head_request;
     read_timeout_ms_ = read_timeout_ms;
     awaiting_response_ = true;
@@ -83,7 +89,13 @@ void UpstreamConnection::expect_response(bool head_request, uint64_t read_timeou
 
 void UpstreamConnection::start_read_timer() {
     if (read_timeout_ms_ > 0) uv_timer_start(&timer_, &UpstreamConnection::on_timer, read_timeout_ms_, 0);
+    last_read_ms_ = uv_now(timer_.loop);
 }
+
+// Called for every read and every write of the exchange (a long upload is progress too, as with
+// nginx's proxy_send_timeout): re-arming a timer costs a heap update each time, so only the time
+// is noted and the timer, when it fires early, re-arms itself for the rest.
+void UpstreamConnection::note_activity() { last_read_ms_ = uv_now(timer_.loop); }
 
 void UpstreamConnection::pause_reading() {
     if (paused_ || state_ == State::closing) return;
@@ -119,9 +131,19 @@ void UpstreamConnection::handle_data(std::string_view data) {
         }
         return;
     }
-    if (awaiting_response_) start_read_timer();
+    if (awaiting_response_) note_activity();
     size_t consumed = 0;
+    parsing_ = true;
     HttpParser::Outcome outcome = parser_.execute(data, consumed);
+    parsing_ = false;
+    if (reset_pending_) {
+        // A new exchange began inside a callback; this read belonged to the previous one.
+        reset_pending_ = false;
+        parser_.reset();
+        if (consumed < data.size()) reusable_ = false;
+        if (listener_ != nullptr) listener_->upstream_read_end();
+        return;
+    }
     if (state_ == State::closing) return;
     if (outcome == HttpParser::Outcome::error) {
         fail(response_started_ ? UpstreamError::closed_mid_body : UpstreamError::bad_response);
@@ -140,7 +162,10 @@ void UpstreamConnection::handle_eof(int error) {
     reusable_ = false;
     if (listener_ == nullptr || response_complete_) return;  // the exchange is ending anyway
     if (response_started_ && parser_.reads_until_close() && error == UV_EOF) {
+        parsing_ = true;
         parser_.finish();  // completes the message: on_message_end runs
+        parsing_ = false;
+        reset_pending_ = false;  // the connection closes: nothing to reset for
         return;
     }
     fail(response_started_ ? UpstreamError::closed_mid_body : UpstreamError::closed_before_head);
@@ -206,6 +231,11 @@ void UpstreamConnection::on_timer(uv_timer_t* timer) {
         return;
     }
     if (self->state_ == State::busy) {
+        uint64_t idle = uv_now(timer->loop) - self->last_read_ms_;
+        if (self->awaiting_response_ && idle < self->read_timeout_ms_) {
+            uv_timer_start(timer, &UpstreamConnection::on_timer, self->read_timeout_ms_ - idle, 0);
+            return;
+        }
         self->fail(self->response_started_ ? UpstreamError::closed_mid_body : UpstreamError::read_timeout);
     }
 }
@@ -219,6 +249,7 @@ void UpstreamConnection::on_write_drained(void* owner, int status) {
         self->reusable_ = false;
         return;
     }
+    if (self->awaiting_response_) self->note_activity();
     if (self->listener_ != nullptr) self->listener_->upstream_drained();
 }
 

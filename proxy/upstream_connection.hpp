@@ -93,6 +93,7 @@ private:
     void handle_eof(int error);
     void fail(UpstreamError error);
     void start_read_timer();
+    void note_activity();
 
     UpstreamPool& pool_;
     State state_ = State::connecting;
@@ -109,6 +110,7 @@ private:
     UpstreamListener* listener_ = nullptr;
     uint64_t requests_served_ = 0;
     uint64_t read_timeout_ms_ = 0;
+    uint64_t last_read_ms_ = 0;  // loop time of the last read or write progress of the exchange
     bool awaiting_response_ = false;
     bool head_request_ = false;
     bool response_started_ = false;
@@ -118,6 +120,8 @@ private:
     bool reading_ = false;
     bool paused_ = false;
     bool holds_slot_ = false;
+    bool parsing_ = false;        // inside parser_.execute(): callbacks are running
+    bool reset_pending_ = false;  // a new exchange started from a callback; reset after execute
     bool connect_failed_now_ = false;  // uv_tcp_connect refused synchronously  // counted in UpstreamLimiter while connecting or busy
 };
 
