@@ -1,0 +1,110 @@
+# Shared helpers for the benchmark scripts: logging, free ports, readiness polling, process
+# CPU time and RSS from /proc, and stopping what a script started. Sourced, never run.
+# shellcheck shell=bash
+
+bench_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+bench_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The interpreter that can import Debian's python3-* packages (see DESIGN.md, toolchain facts).
+BENCH_PY=/usr/bin/python3
+
+# Prints N distinct free TCP ports on 127.0.0.1, one per line. All N sockets stay bound until
+# every port is chosen, so the answers differ; another process could still take one before we
+# bind it, which the caller notices when its server fails to start.
+bench_free_ports() {
+    "$BENCH_PY" - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+EOF
+}
+
+# Polls URL until it answers 200, for at most TIMEOUT seconds, failing early if PID exits.
+# Usage: bench_wait_http URL PID [TIMEOUT]
+bench_wait_http() {
+    local url=$1 pid=$2 timeout=${3:-15} deadline code
+    deadline=$((SECONDS + timeout))
+    while ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" 2>/dev/null) || true
+        [[ $code == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# PID and its direct children (nginx: master and workers), space-separated.
+bench_proc_tree() {
+    local pid=$1 kids
+    kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr '\n' ' ')
+    echo "$pid $kids"
+}
+
+# Sum of utime+stime, in clock ticks, over the given PIDs (all threads of each process:
+# /proc/PID/stat reports the whole thread group). Field 2 (comm) may hold spaces, so the
+# fields are counted after its closing parenthesis.
+bench_cpu_ticks() {
+    local total=0 pid stat rest
+    local -a f
+    for pid in "$@"; do
+        stat=$(cat /proc/"$pid"/stat 2>/dev/null) || continue
+        rest=${stat##*) }
+        # rest starts at field 3 (state); utime and stime are fields 14 and 15.
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+# "BUSY TOTAL IRQ" jiffies of one CPU from /proc/stat: busy = all but idle and iowait; irq =
+# hard + soft interrupt time (loopback networking runs mostly in softirq and is not charged to
+# any process). Guest time is already inside user, so only the first eight columns count.
+bench_core_jiffies() {
+    awk -v cpu="cpu$1" '$1 == cpu {
+        total = 0; for (i = 2; i <= 9; i++) total += $i
+        print total - $5 - $6, total, $7 + $8 }' /proc/stat
+}
+
+# Sum of VmRSS in KiB over the given PIDs.
+bench_rss_kib() {
+    local total=0 pid kib
+    for pid in "$@"; do
+        kib=$(awk '/^VmRSS:/ {print $2}' /proc/"$pid"/status 2>/dev/null) || kib=0
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+# Sends SIGTERM, waits up to 10 s for the process to go, then SIGKILL. Only for PIDs this
+# script started.
+bench_stop() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        bench_log "pid $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Raises the open-file limit toward WANT (65536) as far as the hard limit allows; prints the
+# limit obtained. Containers often cap the hard limit (e.g. 20000) and deny raising it.
+bench_raise_nofile() {
+    local want=$1 hard
+    if ! ulimit -n "$want" 2>/dev/null; then
+        hard=$(ulimit -Hn)
+        [[ $hard == unlimited ]] && hard=$want
+        ulimit -n "$hard" 2>/dev/null || true
+    fi
+    ulimit -n
+}

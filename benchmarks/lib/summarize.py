@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+# Turns a benchmark's raw measurements (runs.tsv, facts.tsv) into the readable summary that
+# proxy_passthrough.sh prints and saves: medians per server, portico/nginx ratios, the targets.
+# Usage: summarize.py RUNS_TSV FACTS_TSV
+import statistics
+import sys
+
+
+def read_runs(path):
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        rows = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+    for row in rows:
+        for key in row:
+            if key not in ("server",):
+                row[key] = float(row[key])
+    return rows
+
+
+def read_facts(path):
+    facts = {}
+    with open(path) as f:
+        for line in f:
+            if "\t" in line:
+                key, value = line.rstrip("\n").split("\t", 1)
+                facts[key] = value
+    return facts
+
+
+def median(rows, server, key):
+    values = [r[key] for r in rows if r["server"] == server]
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def main():
+    rows = read_runs(sys.argv[1])
+    facts = read_facts(sys.argv[2])
+    out = []
+    w = out.append
+
+    w(f"Portico pass-through benchmark, {facts.get('date', '?')}")
+    w(f"  machine: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, Linux {facts.get('kernel', '?')}")
+    w(f"  portico: {facts.get('portico_bin', '?')} ({facts.get('portico_version', '?')}, "
+      f"build type {facts.get('portico_build_type', '?')})")
+    w(f"  peers:   {facts.get('nginx_version', '?')}, {facts.get('wrk_version', '?')}")
+    w(f"  load:    wrk -t1 -c{facts.get('connections', '?')} on core {facts.get('wrk_core', '?')}; "
+      f"origin nginx and the proxy under test on core {facts.get('server_core', '?')}; "
+      f"{facts.get('body_bytes', '?')}-byte JSON body")
+    w(f"  rounds:  {facts.get('rounds', '?')} x {facts.get('duration', '?')} per server, alternating order, "
+      f"after a {facts.get('warmup', '?')} warm-up each; figures are medians over rounds")
+    w(f"  load average before the run: {facts.get('loadavg', '?')}; open-file limit {facts.get('nofile', '?')}")
+    if facts.get("nginx_parity_headers") == "1":
+        w("  nginx proxy also sets X-Forwarded-*, X-Real-IP and X-Request-ID (NGINX_PARITY_HEADERS=1)")
+    w("")
+
+    servers = ("portico", "nginx")
+    metrics = [
+        # label, key, format, ratio shown?
+        ("requests/s", "rps", "{:.0f}", True),
+        ("latency p50 (ms)", "p50_us", "ms", True),
+        ("latency p99 (ms)", "p99_us", "ms", True),
+        ("proxy CPU per request (us)", "proxy_cpu_us", "{:.1f}", True),
+        ("origin CPU per request (us)", "origin_cpu_us", "{:.1f}", False),
+        ("proxy requests per CPU-second", "proxy_rps_per_core", "{:.0f}", True),
+        ("wrk core busy (%)", "wrk_busy_pct", "{:.0f}", False),
+        ("server core busy (%)", "core_busy_pct", "{:.0f}", False),
+        ("  in interrupts (%)", "core_irq_pct", "{:.0f}", False),
+        ("  other processes (%)", "core_other_pct", "{:.0f}", False),
+    ]
+    for r in rows:
+        r["proxy_rps_per_core"] = 1e6 / r["proxy_cpu_us"] if r["proxy_cpu_us"] > 0 else float("nan")
+
+    def fmt(spec, v):
+        if spec == "ms":
+            return f"{v / 1000:.3f}"
+        return spec.format(v)
+
+    w(f"{'':32}{'portico':>12}{'nginx':>12}{'portico/nginx':>16}")
+    for label, key, spec, show_ratio in metrics:
+        p, n = median(rows, "portico", key), median(rows, "nginx", key)
+        rtext = f"{ratio(p, n):.2f}x" if show_ratio else ""
+        w(f"{label:32}{fmt(spec, p):>12}{fmt(spec, n):>12}{rtext:>16}")
+    errors = {s: int(sum(r["errors"] for r in rows if r["server"] == s)) for s in servers}
+    w(f"{'errors, all rounds (count)':32}{errors['portico']:>12}{errors['nginx']:>12}")
+    w("")
+
+    # Targets from the issue. Throughput per server core = requests per proxy CPU-second, which
+    # stays meaningful when wrk (not the proxy) limits req/s.
+    per_core = ratio(median(rows, "portico", "proxy_rps_per_core"), median(rows, "nginx", "proxy_rps_per_core"))
+    p99 = ratio(median(rows, "portico", "p99_us"), median(rows, "nginx", "p99_us"))
+    w(f"{'target (workers: 1)':52}{'measured':>14}{'target':>12}{'':>4}verdict")
+    w(f"{'throughput per proxy core, portico/nginx':52}{per_core:>13.2f}x{'>= 1.20x':>12}    {verdict(per_core >= 1.2)}")
+    w(f"{'latency p99, portico/nginx':52}{p99:>13.2f}x{'<= 1.00x':>12}    {verdict(p99 <= 1.0)}")
+    idle = facts.get("portico_idle_rss_kib")
+    if idle:
+        mib = int(idle) / 1024
+        w(f"{'idle RSS of portico after start':52}{mib:>10.1f} MiB{'< 15 MiB':>12}    {verdict(mib < 15)}")
+    conns = facts.get("idle_conns", "10000")
+    per_conn = facts.get("portico_bytes_per_conn")
+    if per_conn:
+        b = float(per_conn)
+        ok = facts.get("portico_conns_ok", conns)
+        w(f"{('memory per idle keep-alive connection (' + ok + ')'):52}{b:>12.0f} B{'< 10 KiB':>12}    "
+          f"{verdict(b < 10 * 1024)}")
+        if ok != conns:
+            w(f"  only {ok} of {conns} connections got a response and stayed open: see the memory notes below")
+    elif facts.get("portico_conns_ok") == "0":
+        w(f"{'memory per idle keep-alive connection':52}{'n/a':>14}{'< 10 KiB':>12}    "
+          "no connection got a response")
+    w("")
+
+    w("memory (VmRSS; kernel socket buffers are not part of RSS)")
+    for server, pids in (("portico", "process"), ("nginx", "master + worker")):
+        # nginx preallocates worker_connections (sized here for the idle-connection test) and
+        # shares pages between master and worker, which this sum counts twice: a reference only.
+        parts = []
+        if facts.get(f"{server}_idle_rss_kib"):
+            parts.append(f"after start {int(facts[f'{server}_idle_rss_kib']) / 1024:.1f} MiB")
+        if facts.get(f"{server}_rss_before_conns_kib"):
+            parts.append(f"after the load {int(facts[f'{server}_rss_before_conns_kib']) / 1024:.1f} MiB")
+        if facts.get(f"{server}_rss_with_conns_kib"):
+            parts.append(f"with {facts.get(f'{server}_conns_ok', '?')} idle connections "
+                         f"{int(facts[f'{server}_rss_with_conns_kib']) / 1024:.1f} MiB")
+        if facts.get(f"{server}_bytes_per_conn"):
+            parts.append(f"{float(facts[f'{server}_bytes_per_conn']):.0f} B per connection")
+        if facts.get(f"{server}_conns_note"):
+            parts.append(facts[f"{server}_conns_note"])
+        w(f"  {server + ' (' + pids + ')':28} " + "; ".join(parts))
+    w("")
+
+    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
+    if busy:
+        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs, so req/s there is bounded by")
+        w("      the load generator, not the proxy: compare CPU per request (and requests per CPU-second).")
+    other = [r for r in rows if r["core_other_pct"] >= 10]
+    if other:
+        worst = max(r["core_other_pct"] for r in rows)
+        w(f"note: in {len(other)} of {len(rows)} runs other processes took at least 10% of the server core")
+        w(f"      (up to {worst:.0f}%): req/s and latency are disturbed by them, CPU per request much less")
+        w("      so. Rerun on a quiet machine before drawing conclusions from req/s or p99.")
+    w("note: the origin shares the proxy's core, so req/s measures proxy + origin together; the")
+    w("      per-core figure divides by the proxy's own CPU time only.")
+    w("")
+
+    w("per run:")
+    w(f"  {'server':8}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'proxy us':>10}{'origin us':>10}"
+      f"{'wrk %':>7}{'core %':>8}{'irq %':>7}{'other %':>9}{'errors':>8}")
+    for r in rows:
+        w(f"  {r['server']:8}{int(r['round']):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.3f}"
+          f"{r['p99_us'] / 1000:>9.3f}{r['max_us'] / 1000:>9.1f}{r['proxy_cpu_us']:>10.1f}{r['origin_cpu_us']:>10.1f}"
+          f"{r['wrk_busy_pct']:>7.0f}{r['core_busy_pct']:>8.0f}{r['core_irq_pct']:>7.0f}{r['core_other_pct']:>9.0f}{int(r['errors']):>8}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The demo: installs what is missing (Debian 12, as root), builds portico (Release, in build/),
+# starts the demo FastAPI app on a Unix socket and portico in front of it, shows a few requests
+# and the headers portico adds, then stays up until Ctrl-C and shuts both down cleanly.
+#
+# Usage: conf/demo/run.sh
+# Environment:
+#   PORTICO_PORT [8080]        HTTP port on 127.0.0.1
+#   PORTICO_ADMIN_PORT [9901]  admin port on 127.0.0.1
+#   DEMO_ONESHOT [0]           1: show the sample requests and exit 0 (also when stdin is not a
+#                              terminal), for scripts and CI
+#   PORTICO_BUILD_DIR [build]  where to configure and build portico (Release)
+#   PORTICO_BIN                use this binary instead of building one
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+PY=/usr/bin/python3  # Debian's python3-fastapi / python3-uvicorn import only under this one
+port=${PORTICO_PORT:-8080}
+admin_port=${PORTICO_ADMIN_PORT:-9901}
+oneshot=${DEMO_ONESHOT:-0}
+[[ -t 0 ]] || oneshot=1
+
+bold="" cyan="" plain=""
+if [[ -t 1 ]]; then bold=$'\033[1m' cyan=$'\033[36m' plain=$'\033[0m'; fi
+say() { printf '%s==> %s%s\n' "$bold" "$*" "$plain"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && (($1 > 0 && $1 < 65536)); }
+valid_port "$port" || die "PORTICO_PORT must be a port number, got '$port'"
+valid_port "$admin_port" || die "PORTICO_ADMIN_PORT must be a port number, got '$admin_port'"
+
+# 1. Packages (idempotent: prints nothing when everything is installed).
+"$here/../../.ci/setup-deps"
+
+# Something already listening there would make portico fail to bind: say so up front.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy "$port" && die "port $port on 127.0.0.1 is busy; pick another with PORTICO_PORT=NNNN $0"
+port_busy "$admin_port" &&
+    die "admin port $admin_port on 127.0.0.1 is busy; pick another with PORTICO_ADMIN_PORT=NNNN $0"
+
+# 2. Runtime dir and cleanup: portico first (it drains on SIGTERM), then the app.
+DEMO_DIR=$(mktemp -d /tmp/portico-demo.XXXXXX)
+export DEMO_DIR
+app_pid="" portico_pid=""
+
+stop() {  # PID: SIGTERM, up to 10 s to exit, then SIGKILL
+    local pid=$1 i
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [[ -n $portico_pid$app_pid ]]; then say "stopping portico and the app"; fi
+    stop "$portico_pid"
+    stop "$app_pid"
+    rm -rf "$DEMO_DIR"
+    exit "$status"
+}
+trap cleanup EXIT
+# Ctrl-C is how a running demo is meant to end (status 0); before that it is an interruption.
+serving=0
+on_interrupt() {
+    echo
+    if ((serving)); then exit 0; else exit 130; fi
+}
+trap on_interrupt INT TERM
+
+# Shows the end of a log and fails.
+fail_with_log() {
+    if [[ -s $2 ]]; then
+        printf -- '--- last lines of %s ---\n' "$2" >&2
+        tail -n 30 "$2" >&2
+    fi
+    die "$1"
+}
+
+# 3. Build (incremental: quick when nothing changed).
+if [[ -n ${PORTICO_BIN:-} ]]; then
+    portico=$PORTICO_BIN
+    [[ -x $portico ]] || die "PORTICO_BIN=$portico is not an executable"
+else
+    build_dir=${PORTICO_BUILD_DIR:-$repo/build}
+    portico=$build_dir/portico
+    say "building portico (Release) in $build_dir"
+    cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$DEMO_DIR/build.log" 2>&1 ||
+        fail_with_log "cmake failed" "$DEMO_DIR/build.log"
+    ninja -C "$build_dir" portico >>"$DEMO_DIR/build.log" 2>&1 ||
+        fail_with_log "building portico failed" "$DEMO_DIR/build.log"
+fi
+
+# 4. The app, on a Unix socket in the runtime dir.
+say "starting the demo app (uvicorn) on unix:$DEMO_DIR/app.sock"
+"$PY" -m uvicorn app:app --app-dir "$here" --uds "$DEMO_DIR/app.sock" \
+    --log-level warning --no-access-log >"$DEMO_DIR/app.log" 2>&1 &
+app_pid=$!
+
+# Polls a curl command (its arguments) until it gets a 200, for at most 15 s, while PID lives.
+wait_200() {
+    local pid=$1 i
+    shift
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$@" 2>/dev/null) == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_200 "$app_pid" --unix-socket "$DEMO_DIR/app.sock" http://app/api/hello ||
+    fail_with_log "the demo app did not start" "$DEMO_DIR/app.log"
+
+# 5. Portico in front.
+export PORTICO_LISTEN=127.0.0.1:$port PORTICO_ADMIN_LISTEN=127.0.0.1:$admin_port
+"$portico" -t --config "$here/portico.yaml" >"$DEMO_DIR/check.log" 2>&1 ||
+    fail_with_log "portico rejects $here/portico.yaml" "$DEMO_DIR/check.log"
+say "starting portico on http://127.0.0.1:$port (config $here/portico.yaml)"
+"$portico" --config "$here/portico.yaml" >"$DEMO_DIR/portico.log" 2>&1 &
+portico_pid=$!
+base=http://127.0.0.1:$port
+wait_200 "$portico_pid" "$base/api/hello" ||
+    fail_with_log "portico did not answer on $base" "$DEMO_DIR/portico.log"
+
+# 6. Sample requests.
+show() {  # prints the command as one would type it, then runs it
+    local arg shown=""
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then shown+=" $arg"; else shown+=" '$arg'"; fi
+    done
+    printf '\n%s$%s%s\n' "$cyan" "$shown" "$plain"
+    "$@"
+    echo
+}
+say "portico is up; sample requests:"
+show curl -sS -i "$base/api/hello"
+show curl -sS -i -H 'X-Request-ID: demo-42' "$base/api/items/42"
+show curl -sS -i -X POST -H 'Content-Type: application/json' -d '{"name":"widget","qty":3}' "$base/api/echo"
+show curl -sS -o /dev/null -D - "$base/api/slow?ms=300"
+show curl -sS "$base/api/headers"
+
+# What portico added, read from one more response.
+headers=$(curl -sS -o /dev/null -D - "$base/api/hello" | tr -d '\r')
+echo
+say "headers portico adds to responses:"
+for name in X-Request-ID Server-Timing; do
+    line=$(grep -i "^$name:" <<<"$headers" || true)
+    if [[ -n $line ]]; then
+        printf '  %-15s %s\n' "$name:" "${line#*: }"
+    else
+        printf '  %-15s %s\n' "$name:" "(absent: this build does not add it yet)"
+    fi
+done
+
+cat <<EOF
+
+Try it yourself:
+  curl -i $base/api/hello
+  curl -i $base/api/items/1
+  curl -i $base/api/items/7          # 404 from the app, passed through
+  curl -i "$base/api/slow?ms=1200"   # Server-Timing shows the upstream time
+  curl -i -X POST -d 'hello' $base/api/echo
+  curl -s $base/api/headers           # what the app received (X-Forwarded-*, X-Request-ID)
+  admin (once built): curl -s http://127.0.0.1:$admin_port/stats
+EOF
+
+if [[ $oneshot == 1 ]]; then
+    echo
+    say "portico's log for these requests:"
+    cat "$DEMO_DIR/portico.log"
+    exit 0
+fi
+
+echo
+say "portico's log follows; Ctrl-C stops portico and the app"
+serving=1
+# tail exits by itself if portico dies (--pid), so the demo never hangs on a dead proxy.
+tail -n +1 -f --pid="$portico_pid" "$DEMO_DIR/portico.log" || true
+if ! kill -0 "$portico_pid" 2>/dev/null; then
+    wait "$portico_pid" && status=0 || status=$?
+    portico_pid=""
+    die "portico exited (status $status)"
+fi
