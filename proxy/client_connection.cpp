@@ -50,8 +50,7 @@ ClientConnection::ClientConnection(Worker& worker, bool unix_socket)
         uv_tcp_init(worker_.loop(), &stream_.tcp);
     }
     stream_.tcp.data = this;
-    uv_timer_init(worker_.loop(), &timer_);
-    timer_.data = this;
+    deadline_.init(worker_.loop(), this, &ClientConnection::on_deadline);
     shutdown_req_.data = this;
     writer_.attach(reinterpret_cast<uv_stream_t*>(&stream_), this, &ClientConnection::on_client_drained);
 }
@@ -91,13 +90,7 @@ bool ClientConnection::accept(uv_stream_t* server) {
 
 void ClientConnection::set_state(State next) { state_ = next; }
 
-void ClientConnection::arm_timer(uint64_t ms) {
-    if (ms == 0) {
-        uv_timer_stop(&timer_);
-        return;
-    }
-    uv_timer_start(&timer_, &ClientConnection::on_timer, ms, 0);
-}
+void ClientConnection::arm_timer(uint64_t ms) { deadline_.set(ms); }
 
 void ClientConnection::pause_reading(unsigned reason) {
     bool was_reading = read_paused_ == 0;
@@ -593,8 +586,8 @@ void ClientConnection::on_shutdown(uv_shutdown_t* req, int status) {
     if (status < 0 && !self->closed_) self->abort();
 }
 
-void ClientConnection::on_timer(uv_timer_t* timer) {
-    auto* self = static_cast<ClientConnection*>(timer->data);
+void ClientConnection::on_deadline(void* owner) {
+    auto* self = static_cast<ClientConnection*>(owner);
     switch (self->state_) {
         case State::reading_head:
             if (self->head_started_) {
@@ -638,7 +631,7 @@ void ClientConnection::abort() {
     set_state(State::closing);
     pending_closes_ = 2;
     uv_close(reinterpret_cast<uv_handle_t*>(&stream_), &ClientConnection::on_close);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &ClientConnection::on_close);
+    deadline_.close(&ClientConnection::on_close, this);
 }
 
 void ClientConnection::on_close(uv_handle_t* handle) {

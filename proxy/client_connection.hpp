@@ -10,6 +10,7 @@
 
 #include "conf/schema.hpp"
 #include "core/config_holder.hpp"
+#include "core/deadline.hpp"
 #include "core/stream_writer.hpp"
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
@@ -59,7 +60,7 @@ private:
     void upstream_read_end() override;
 
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-    static void on_timer(uv_timer_t* timer);
+    static void on_deadline(void* self);
     static void on_close(uv_handle_t* handle);
     static void on_shutdown(uv_shutdown_t* req, int status);
     static void on_client_drained(void* self, int status);
@@ -91,7 +92,7 @@ private:
         uv_pipe_t pipe;
     } stream_;
     bool unix_socket_;
-    uv_timer_t timer_;
+    core::Deadline deadline_;  // header, idle and linger timeouts
     uv_shutdown_t shutdown_req_;
     int pending_closes_ = 0;
     bool closed_ = false;

@@ -2,6 +2,7 @@
 #include "proxy/headers.hpp"
 
 #include <fmt/format.h>
+#include <vector>
 
 #include "proxy/request_checks.hpp"
 
@@ -19,17 +20,39 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool named_by_connection(const MessageHead& head, std::string_view name) {
-    for (size_t i = 0; i < head.header_count(); ++i) {
-        if (!iequals(head.header_name(i), "connection")) continue;
-        std::string_view list = head.header_value(i);
-        while (!list.empty()) {
-            size_t comma = list.find(',');
-            std::string_view token = trim(list.substr(0, comma));
-            if (iequals(token, name)) return true;
-            if (comma == std::string_view::npos) break;
-            list.remove_prefix(comma + 1);
+// The field names a message's Connection headers list (beyond close / keep-alive): collected once
+// per message so that checking each field costs nothing when, as usual, there are none.
+class ConnectionTokens {
+public:
+    explicit ConnectionTokens(const MessageHead& head) {
+        for (size_t i = 0; i < head.header_count(); ++i) {
+            if (!iequals(head.header_name(i), "connection")) continue;
+            std::string_view list = head.header_value(i);
+            while (!list.empty()) {
+                size_t comma = list.find(',');
+                std::string_view token = trim(list.substr(0, comma));
+                if (!token.empty() && !iequals(token, "close") && !iequals(token, "keep-alive")) {
+                    tokens_.push_back(token);
+                }
+                if (comma == std::string_view::npos) break;
+                list.remove_prefix(comma + 1);
+            }
         }
+    }
+    bool contains(std::string_view name) const {
+        for (auto token : tokens_) {
+            if (iequals(token, name)) return true;
+        }
+        return false;
+    }
+
+private:
+    std::vector<std::string_view> tokens_;  // empty (no allocation) for almost every message
+};
+
+bool always_hop_by_hop(std::string_view name) {
+    for (auto h : kAlwaysHopByHop) {
+        if (iequals(name, h)) return true;
     }
     return false;
 }
@@ -41,13 +64,19 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out.append("\r\n");
 }
 
+// "1.234" without going through floating-point formatting on every response.
+void append_millis(std::string& out, double ms) {
+    auto micros = static_cast<uint64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
+    out.append(fmt::format_int(micros / 1000).str());
+    char frac[4] = {'.', static_cast<char>('0' + micros % 1000 / 100), static_cast<char>('0' + micros % 100 / 10),
+                    static_cast<char>('0' + micros % 10)};
+    out.append(frac, 4);
+}
+
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
-    for (auto h : kAlwaysHopByHop) {
-        if (iequals(name, h)) return true;
-    }
-    return named_by_connection(head, name);
+    return always_hop_by_hop(name) || ConnectionTokens(head).contains(name);
 }
 
 void build_upstream_request(std::string& out, const MessageHead& request,
@@ -66,10 +95,11 @@ void build_upstream_request(std::string& out, const MessageHead& request,
     out.append(" HTTP/1.1\r\n");
 
     std::string_view forwarded_for, forwarded_proto, forwarded_host;
+    ConnectionTokens connection_tokens(request);
     for (size_t i = 0; i < request.header_count(); ++i) {
         std::string_view name = request.header_name(i);
         std::string_view value = request.header_value(i);
-        if (is_hop_by_hop(request, name)) continue;
+        if (always_hop_by_hop(name) || connection_tokens.contains(name)) continue;
         // Framing is ours to set; the values below are rewritten.
         if (iequals(name, "content-length") || iequals(name, "host") || iequals(name, "expect") ||
             iequals(name, "x-real-ip") || iequals(name, "x-request-id")) {
@@ -134,9 +164,10 @@ void build_client_response(std::string& out, const MessageHead& response,
     std::string_view reason = response.reason();
     out.append(reason.empty() ? reason_phrase(response.status) : reason);
     out.append("\r\n");
+    ConnectionTokens connection_tokens(response);
     for (size_t i = 0; i < response.header_count(); ++i) {
         std::string_view name = response.header_name(i);
-        if (is_hop_by_hop(response, name)) continue;
+        if (always_hop_by_hop(name) || connection_tokens.contains(name)) continue;
         if (iequals(name, "content-length") || iequals(name, "x-request-id") ||
             iequals(name, "server-timing")) {
             continue;
@@ -145,8 +176,10 @@ void build_client_response(std::string& out, const MessageHead& response,
     }
     // Keep the app's own Server-Timing entries and add ours in front.
     std::string_view app_timing = response.find("server-timing");
-    out.append(fmt::format("Server-Timing: portico;dur={:.3f}, upstream;dur={:.3f}", context.portico_ms,
-                           context.upstream_ms));
+    out.append("Server-Timing: portico;dur=");
+    append_millis(out, context.portico_ms);
+    out.append(", upstream;dur=");
+    append_millis(out, context.upstream_ms);
     if (!app_timing.empty()) {
         out.append(", ");
         out.append(app_timing);

@@ -28,8 +28,7 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, uv_loop_t* loop, bool
         uv_tcp_init(loop, &stream_.tcp);
     }
     stream_.tcp.data = this;  // uv_handle_t fields overlap in both members of the union
-    uv_timer_init(loop, &timer_);
-    timer_.data = this;
+    deadline_.init(loop, this, &UpstreamConnection::on_deadline);
     connect_req_.data = this;
     writer_.attach(reinterpret_cast<uv_stream_t*>(&stream_), this, &UpstreamConnection::on_write_drained);
 }
@@ -38,7 +37,7 @@ UpstreamConnection::~UpstreamConnection() = default;
 
 void UpstreamConnection::connect(const sockaddr* address, uint64_t timeout_ms) {
     state_ = State::connecting;
-    uv_timer_start(&timer_, &UpstreamConnection::on_timer, timeout_ms, 0);
+    deadline_.set(timeout_ms);
     if (unix_socket_) {
         const auto* un = reinterpret_cast<const sockaddr_un*>(address);
         uv_pipe_connect(&connect_req_, &stream_.pipe, un->sun_path, &UpstreamConnection::on_connect);
@@ -48,7 +47,7 @@ void UpstreamConnection::connect(const sockaddr* address, uint64_t timeout_ms) {
     int rc = uv_tcp_connect(&connect_req_, &stream_.tcp, address, &UpstreamConnection::on_connect);
     if (rc < 0) {
         // Report from the loop, never from inside acquire(): the caller is mid-setup.
-        uv_timer_start(&timer_, &UpstreamConnection::on_timer, 0, 0);
+        deadline_.set(1);
         connect_failed_now_ = true;
     }
 }
@@ -56,7 +55,7 @@ void UpstreamConnection::connect(const sockaddr* address, uint64_t timeout_ms) {
 void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
     auto* self = static_cast<UpstreamConnection*>(req->data);
     if (status == UV_ECANCELED || self->state_ == State::closing) return;
-    uv_timer_stop(&self->timer_);
+    self->deadline_.clear();
     if (status < 0) {
         self->pool_.failed(self, UpstreamError::connect_failed);
         return;
@@ -87,22 +86,18 @@ void UpstreamConnection::expect_response(bool head_request, uint64_t read_timeou
     start_read_timer();
 }
 
-void UpstreamConnection::start_read_timer() {
-    if (read_timeout_ms_ > 0) uv_timer_start(&timer_, &UpstreamConnection::on_timer, read_timeout_ms_, 0);
-    last_read_ms_ = uv_now(timer_.loop);
-}
+void UpstreamConnection::start_read_timer() { deadline_.set(read_timeout_ms_); }
 
-// Called for every read and every write of the exchange (a long upload is progress too, as with
-// nginx's proxy_send_timeout): re-arming a timer costs a heap update each time, so only the time
-// is noted and the timer, when it fires early, re-arms itself for the rest.
-void UpstreamConnection::note_activity() { last_read_ms_ = uv_now(timer_.loop); }
+// Called for every read and every write of the exchange: a long upload is progress too, as with
+// nginx's proxy_send_timeout. Moving a core::Deadline later is free.
+void UpstreamConnection::note_activity() { deadline_.set(read_timeout_ms_); }
 
 void UpstreamConnection::pause_reading() {
     if (paused_ || state_ == State::closing) return;
     paused_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&stream_));
     // A client that does not read is not the upstream's fault: no read timeout meanwhile.
-    uv_timer_stop(&timer_);
+    deadline_.clear();
 }
 
 void UpstreamConnection::resume_reading() {
@@ -172,12 +167,14 @@ void UpstreamConnection::handle_eof(int error) {
 }
 
 void UpstreamConnection::fail(UpstreamError error) {
-    uv_timer_stop(&timer_);
+    deadline_.clear();
     pool_.failed(this, error);
 }
 
 int UpstreamConnection::on_head(MessageHead& head) {
-    if (head.status >= 100 && head.status < 200 && head.status != 101) {
+    // We never ask for an upgrade (Upgrade is stripped from requests): a 101 is a broken upstream.
+    if (head.status == 101) return -1;
+    if (head.status >= 100 && head.status < 200) {
         interim_ = true;  // 100 Continue / 103 Early Hints: dropped, the final answer follows
         return 0;
     }
@@ -201,13 +198,13 @@ int UpstreamConnection::on_message_end() {
     }
     response_complete_ = true;
     awaiting_response_ = false;
-    uv_timer_stop(&timer_);
+    deadline_.clear();
     if (listener_ != nullptr) listener_->upstream_end();
     return HttpParser::kPause;
 }
 
 void UpstreamConnection::finish(bool reusable) {
-    uv_timer_stop(&timer_);
+    deadline_.clear();
     bool keep = reusable && reusable_ && response_complete_ && state_ == State::busy;
     ++requests_served_;
     response_started_ = response_complete_ = awaiting_response_ = interim_ = false;
@@ -217,25 +214,20 @@ void UpstreamConnection::finish(bool reusable) {
 }
 
 void UpstreamConnection::abandon() {
-    uv_timer_stop(&timer_);
+    deadline_.clear();
     set_listener(nullptr);
     reusable_ = false;
     pool_.finished(this, /*reusable=*/false);
 }
 
-void UpstreamConnection::on_timer(uv_timer_t* timer) {
-    auto* self = static_cast<UpstreamConnection*>(timer->data);
+void UpstreamConnection::on_deadline(void* owner) {
+    auto* self = static_cast<UpstreamConnection*>(owner);
     if (self->state_ == State::connecting) {
         self->pool_.failed(self, self->connect_failed_now_ ? UpstreamError::connect_failed
                                                            : UpstreamError::connect_timeout);
         return;
     }
     if (self->state_ == State::busy) {
-        uint64_t idle = uv_now(timer->loop) - self->last_read_ms_;
-        if (self->awaiting_response_ && idle < self->read_timeout_ms_) {
-            uv_timer_start(timer, &UpstreamConnection::on_timer, self->read_timeout_ms_ - idle, 0);
-            return;
-        }
         self->fail(self->response_started_ ? UpstreamError::closed_mid_body : UpstreamError::read_timeout);
     }
 }
@@ -258,7 +250,7 @@ void UpstreamConnection::close() {
     state_ = State::closing;
     pending_closes_ = 2;
     uv_close(reinterpret_cast<uv_handle_t*>(&stream_), &UpstreamConnection::on_close);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::on_close);
+    deadline_.close(&UpstreamConnection::on_close, this);
 }
 
 void UpstreamConnection::on_close(uv_handle_t* handle) {

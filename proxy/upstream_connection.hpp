@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <uv.h>
 
+#include "core/deadline.hpp"
 #include "core/stream_writer.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/intrusive_list.hpp"
@@ -85,7 +86,7 @@ private:
     static void on_connect(uv_connect_t* req, int status);
     static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-    static void on_timer(uv_timer_t* timer);
+    static void on_deadline(void* self);
     static void on_close(uv_handle_t* handle);
     static void on_write_drained(void* self, int status);
 
@@ -102,7 +103,7 @@ private:
         uv_pipe_t pipe;
     } stream_;
     bool unix_socket_ = false;
-    uv_timer_t timer_;
+    core::Deadline deadline_;  // connect timeout, then the read timeout of each exchange
     uv_connect_t connect_req_;
     int pending_closes_ = 0;
     core::StreamWriter writer_;
@@ -110,7 +111,6 @@ private:
     UpstreamListener* listener_ = nullptr;
     uint64_t requests_served_ = 0;
     uint64_t read_timeout_ms_ = 0;
-    uint64_t last_read_ms_ = 0;  // loop time of the last read or write progress of the exchange
     bool awaiting_response_ = false;
     bool head_request_ = false;
     bool response_started_ = false;
