@@ -292,11 +292,6 @@ int ClientConnection::on_message_end() {
             body_backlog_.append("0\r\n\r\n");
         }
     }
-    if (response_started_ && upstream_ == nullptr && state_ != State::closing) {
-        // The answer went out before the body ended (an early 413 from the app, say).
-        finish_exchange();
-        return HttpParser::kPause;
-    }
     return HttpParser::kPause;  // the next pipelined request waits for this exchange
 }
 
@@ -405,30 +400,49 @@ int ClientConnection::upstream_head(MessageHead& head) {
     return 0;
 }
 
+// RFC 9110 §15.2: a proxy forwards 1xx responses it did not ask for, except to HTTP/1.0 clients.
+void ClientConnection::upstream_interim(const MessageHead& head) {
+    if (closed_ || parser_.head().version_minor == 0) return;
+    std::string& out = worker_.scratch();
+    out.clear();
+    build_interim_response(out, head);
+    send_to_client(out);
+}
+
 // A head whose body is not here yet (a slow or streaming response) leaves on its own.
 void ClientConnection::upstream_read_end() {
-    if (response_head_.empty()) return;
-    writer_.write(response_head_);
-    response_head_.clear();
+    if (response_head_.empty() || closed_) return;
+    if (send_to_client(response_head_)) response_head_.clear();
+}
+
+bool ClientConnection::send_to_client(std::string_view a, std::string_view b, std::string_view c,
+                                      std::string_view d) {
+    if (writer_.write(a, b, c, d) == 0) return true;
+    // The client is gone (EPIPE, ECONNRESET): stop reading a response nobody will get.
+    client_gone_ = true;
+    abort();
+    return false;
 }
 
 int ClientConnection::upstream_body(std::string_view data) {
     response_bytes_ += data.size();
+    bool sent;
     if (response_framing_ == ClientFraming::chunked) {
         char size_line[24];
         std::string_view frame_head;
         chunk_size_line(size_line, data.size(), frame_head);
-        writer_.write(response_head_, frame_head, data, "\r\n");
+        sent = send_to_client(response_head_, frame_head, data, "\r\n");
     } else {
-        writer_.write(response_head_, data);
+        sent = send_to_client(response_head_, data);
     }
+    if (!sent) return -1;
     response_head_.clear();
     if (writer_.queued() > kHighWater && upstream_ != nullptr) upstream_->pause_reading();
     return 0;
 }
 
 void ClientConnection::upstream_end() {
-    writer_.write(response_head_, response_framing_ == ClientFraming::chunked ? "0\r\n\r\n" : "");
+    if (!send_to_client(response_head_, response_framing_ == ClientFraming::chunked ? "0\r\n\r\n" : "")) return;
     response_head_.clear();
     UpstreamConnection* connection = upstream_;
     upstream_ = nullptr;

@@ -58,6 +58,7 @@ private:
     void upstream_end() override;
     void upstream_drained() override;
     void upstream_read_end() override;
+    void upstream_interim(const MessageHead& head) override;
 
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
     static void on_deadline(void* self);
@@ -81,6 +82,8 @@ private:
     void resume_reading(unsigned reason);
     void check_head_limits();
     void write_access_log();
+    bool send_to_client(std::string_view a, std::string_view b = {}, std::string_view c = {},
+                        std::string_view d = {});
 
     static constexpr unsigned kPausedByBackPressure = 1;  // the other side's queue is full
     static constexpr unsigned kPausedByPipeline = 2;     // pipelined bytes are piling up
@@ -93,7 +96,7 @@ private:
     } stream_;
     bool unix_socket_;
     core::Deadline deadline_;  // header, idle and linger timeouts
-    uv_shutdown_t shutdown_req_;
+    uv_shutdown_t shutdown_req_{};  // .handle stays null until linger() starts the shutdown
     int pending_closes_ = 0;
     bool closed_ = false;
     core::StreamWriter writer_;

@@ -214,6 +214,22 @@ void build_client_response(std::string& out, const MessageHead& response,
     out.append("\r\n");
 }
 
+void build_interim_response(std::string& out, const MessageHead& response) {
+    out.append("HTTP/1.1 ");
+    out.append(fmt::format_int(response.status).str());
+    out.push_back(' ');
+    std::string_view reason = response.reason();
+    out.append(reason.empty() ? reason_phrase(response.status) : reason);
+    out.append("\r\n");
+    ConnectionTokens connection_tokens(response);
+    for (size_t i = 0; i < response.header_count(); ++i) {
+        std::string_view name = response.header_name(i);
+        if (always_hop_by_hop(name) || connection_tokens.contains(name) || iequals(name, "content-length")) continue;
+        append_header(out, name, response.header_value(i));
+    }
+    out.append("\r\n");
+}
+
 void build_local_response(std::string& out, int status, std::string_view detail,
                           std::string_view request_id, bool close, std::string_view extra_headers,
                           bool head_only) {
@@ -231,6 +247,7 @@ void build_local_response(std::string& out, int status, std::string_view detail,
 std::string_view reason_phrase(int status) {
     switch (status) {
         case 100: return "Continue";
+        case 103: return "Early Hints";
         case 200: return "OK";
         case 201: return "Created";
         case 204: return "No Content";

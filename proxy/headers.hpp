@@ -41,6 +41,9 @@ struct ClientResponseContext {
 void build_client_response(std::string& out, const MessageHead& response,
                            const ClientResponseContext& context);
 
+// An informational (1xx) response from the upstream, passed on without hop-by-hop fields.
+void build_interim_response(std::string& out, const MessageHead& response);
+
 // Portico's own complete answer (error pages and the like); a small text body.
 void build_local_response(std::string& out, int status, std::string_view detail,
                           std::string_view request_id, bool close,

@@ -175,7 +175,9 @@ int UpstreamConnection::on_head(MessageHead& head) {
     // We never ask for an upgrade (Upgrade is stripped from requests): a 101 is a broken upstream.
     if (head.status == 101) return -1;
     if (head.status >= 100 && head.status < 200) {
-        interim_ = true;  // 100 Continue / 103 Early Hints: dropped, the final answer follows
+        interim_ = true;  // the final answer follows
+        // 100 Continue answers an Expect we never forward (Portico answers it itself).
+        if (head.status != 100 && listener_ != nullptr) listener_->upstream_interim(head);
         return 0;
     }
     interim_ = false;

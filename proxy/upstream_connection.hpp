@@ -43,6 +43,8 @@ public:
     virtual void upstream_drained() = 0;  // the request bytes queued for the upstream went out
     // One read from the upstream has been parsed: anything held back to be coalesced goes now.
     virtual void upstream_read_end() = 0;
+    // An informational response (103 Early Hints…) before the final one (RFC 9110 §15.2).
+    virtual void upstream_interim(const MessageHead& head) = 0;
 };
 
 class UpstreamConnection : private HttpParser::Sink {

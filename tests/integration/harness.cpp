@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <boost/test/unit_test.hpp>
 #include <fmt/core.h>
 
 extern char** environ;
@@ -385,6 +387,10 @@ nlohmann::json HttpResponse::json() const {
     }
 }
 
+std::string HttpResponse::describe() const {
+    return fmt::format("status {}{}{}\n{}", status, complete ? "" : " incomplete: ", error, raw_head);
+}
+
 std::string make_request(std::string_view method, std::string_view target, const Headers& headers,
                          std::string_view body, std::string_view host) {
     std::string out = fmt::format("{} {} HTTP/1.1\r\n", method, target);
@@ -689,7 +695,8 @@ std::string pattern_bytes(uint64_t offset, size_t n) {
 
 // ---------------------------------------------------------------------------------------------
 
-UpstreamApp::UpstreamApp(const TempDir& dir, Transport transport, std::string name) {
+UpstreamApp::UpstreamApp(const TempDir& dir, Transport transport, std::string name,
+                         const std::vector<std::string>& uvicorn_args) {
     Process::Options o;
     o.argv = {"/usr/bin/python3", "-m", "uvicorn", "upstream_app:app", "--app-dir", apps_dir(),
               // The app must see exactly what portico sent, not what uvicorn makes of it.
@@ -701,6 +708,7 @@ UpstreamApp::UpstreamApp(const TempDir& dir, Transport transport, std::string na
         port_ = free_tcp_port();
         o.argv.insert(o.argv.end(), {"--host", "127.0.0.1", "--port", std::to_string(port_)});
     }
+    o.argv.insert(o.argv.end(), uvicorn_args.begin(), uvicorn_args.end());
     o.env = {{"PYTHONDONTWRITEBYTECODE", "1"}};
     o.stdout_path = dir.file(name + ".stdout");
     o.stderr_path = dir.file(name + ".stderr");
@@ -744,6 +752,66 @@ int UpstreamApp::total() { return counts()["total"].get<int>(); }
 void UpstreamApp::reset_counts() {
     auto r = http_get(endpoint(), "/count/reset");
     if (r.status != 200) fail(fmt::format("app /count/reset answered {}", r.status));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct FakeUpstream::Shared {
+    std::atomic<bool> stop{false};
+    std::atomic<int> accepted{0};
+    std::thread thread;
+};
+
+FakeUpstream::FakeUpstream(std::string reply) : reply_(std::move(reply)), shared_(std::make_unique<Shared>()) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0)
+        fail(errno_text("fake upstream bind/listen"));
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    shared_->thread = std::thread([this] { run(); });
+}
+
+FakeUpstream::~FakeUpstream() {
+    shared_->stop = true;
+    shared_->thread.join();
+    ::close(listen_fd_);
+}
+
+std::string FakeUpstream::address() const { return fmt::format("127.0.0.1:{}", port_); }
+
+int FakeUpstream::accepted() const { return shared_->accepted; }
+
+void FakeUpstream::run() {
+    while (!shared_->stop) {
+        pollfd p{listen_fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        ++shared_->accepted;
+        std::string got;
+        char buf[4096];
+        const auto deadline = Clock::now() + 5s;
+        while (got.find("\r\n\r\n") == std::string::npos && !shared_->stop) {
+            pollfd q{fd, POLLIN, 0};
+            if (::poll(&q, 1, std::min(50, remaining_ms(deadline))) <= 0) {
+                if (Clock::now() >= deadline) break;
+                continue;
+            }
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            got.append(buf, static_cast<size_t>(n));
+        }
+        if (!reply_.empty()) {
+            [[maybe_unused]] ssize_t n = ::send(fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+        }
+        ::close(fd);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -821,7 +889,22 @@ Portico::Portico(const TempDir& dir, PorticoSettings settings, Millis ready_time
 }
 
 Portico::~Portico() {
-    if (process_) process_->kill_and_wait();
+    if (!process_) return;
+    // A graceful stop first, so a sanitizer build gets to run its exit-time checks (leaks).
+    if (process_->running()) {
+        process_->signal(SIGTERM);
+        if (!process_->wait_exit(3s)) process_->kill_and_wait();
+    }
+    // Sanitizer reports fail the test that was running, even if every assertion passed.
+    std::string err = process_->stderr_text();
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                               "WARNING: ThreadSanitizer"}) {
+        auto at = err.find(marker);
+        if (at != std::string::npos) {
+            BOOST_ERROR("portico's stderr has a sanitizer report:\n" << err.substr(at > 200 ? at - 200 : 0, 4000));
+            break;
+        }
+    }
 }
 
 Endpoint Portico::endpoint() const {

@@ -151,6 +151,7 @@ struct HttpResponse {
     size_t header_count(std::string_view name) const;
     bool has_token(std::string_view name, std::string_view token) const;  // e.g. Connection: close
     nlohmann::json json() const;  // throws with the body in the message when it is not JSON
+    std::string describe() const;  // status, error and head, for assertion messages
 };
 
 // Builds one HTTP/1.1 request; adds Host (unless `headers` has one or host is empty) and
@@ -236,7 +237,9 @@ std::string pattern_bytes(uint64_t offset, size_t n);
 class UpstreamApp {
 public:
     enum class Transport { tcp, unix_socket };
-    explicit UpstreamApp(const TempDir& dir, Transport transport = Transport::tcp, std::string name = "app");
+    // `uvicorn_args` are added to uvicorn's command line (e.g. --timeout-keep-alive 1).
+    explicit UpstreamApp(const TempDir& dir, Transport transport = Transport::tcp, std::string name = "app",
+                         const std::vector<std::string>& uvicorn_args = {});
 
     Endpoint endpoint() const;
     std::string address() const;  // as portico's YAML wants it: 127.0.0.1:N or unix:/path
@@ -253,6 +256,31 @@ private:
     std::string uds_path_;
     uint16_t port_ = 0;
     std::unique_ptr<Process> process_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A misbehaving upstream on a free port, served by a thread of the test: for every connection it
+// reads until the end of the request head, writes `reply` (possibly a partial or broken response)
+// and closes. For the failures uvicorn cannot be made to produce.
+class FakeUpstream {
+public:
+    explicit FakeUpstream(std::string reply);
+    ~FakeUpstream();
+    FakeUpstream(const FakeUpstream&) = delete;
+    FakeUpstream& operator=(const FakeUpstream&) = delete;
+
+    uint16_t port() const { return port_; }
+    std::string address() const;
+    int accepted() const;
+
+private:
+    void run();
+
+    std::string reply_;
+    int listen_fd_ = -1;
+    uint16_t port_ = 0;
+    struct Shared;
+    std::unique_ptr<Shared> shared_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +312,9 @@ class Portico {
 public:
     // Writes <dir>/portico.yaml, spawns portico with $NOTIFY_SOCKET, waits for READY=1.
     Portico(const TempDir& dir, PorticoSettings settings, Millis ready_timeout = 10s);
-    ~Portico();  // SIGKILL when still running (stop() is the clean way)
+    // SIGTERM (SIGKILL after 3 s) when still running; then fails the current test if portico's
+    // stderr holds a sanitizer report.
+    ~Portico();
     Portico(const Portico&) = delete;
     Portico& operator=(const Portico&) = delete;
 

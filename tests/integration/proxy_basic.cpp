@@ -5,6 +5,10 @@
 
 #include <fmt/core.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "harness.hpp"
 
 using namespace portico::test;
@@ -15,7 +19,7 @@ namespace {
 // The app's view of one request sent through portico on a fresh connection.
 json echo_through(const Endpoint& endpoint, const Headers& headers, std::string_view target = "/echo") {
     auto r = http_request(endpoint, make_request("GET", target, headers));
-    BOOST_TEST_REQUIRE(r.status == 200, "status " << r.status << " error " << r.error << "\n" << r.raw_head);
+    BOOST_TEST_REQUIRE(r.status == 200, r.describe());
     return r.json();
 }
 
@@ -130,7 +134,7 @@ BOOST_AUTO_TEST_CASE(upgrade_is_stripped_and_proxied_normally) {
                                                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
                                                             {"Sec-WebSocket-Version", "13"}})));
     auto r = c.read_response();
-    BOOST_TEST_REQUIRE(r.status == 200, r.raw_head << r.error);
+    BOOST_TEST_REQUIRE(r.status == 200, r.describe());
     auto e = r.json();
     BOOST_TEST(hdr(e, "upgrade") == "<absent>");
     BOOST_TEST(hdr(e, "connection").find("pgrade") == std::string::npos);
@@ -145,14 +149,14 @@ BOOST_AUTO_TEST_CASE(head_has_no_body) {
     RawClient c(s.endpoint());
     BOOST_TEST_REQUIRE(c.send(make_request("HEAD", "/echo")));
     auto head = c.read_response(10s, /*head_request=*/true);
-    BOOST_TEST_REQUIRE(head.status == 200, head.error);
+    BOOST_TEST_REQUIRE(head.status == 200, head.describe());
     auto cl = head.header("content-length");
     BOOST_TEST_REQUIRE(cl.has_value(), head.raw_head);
     BOOST_TEST(std::stoi(*cl) > 0);
     // If portico wrongly sent a body after the HEAD response, this next response would not parse.
     BOOST_TEST_REQUIRE(c.send(make_request("GET", "/bytes/10")));
     auto get = c.read_response();
-    BOOST_TEST(get.status == 200, get.raw_head << get.error);
+    BOOST_TEST(get.status == 200, get.describe());
     BOOST_TEST(get.body == pattern_bytes(0, 10));
 }
 
@@ -185,9 +189,9 @@ BOOST_AUTO_TEST_CASE(pipelined_requests_answered_in_order) {
     auto r1 = c.read_response();
     auto r2 = c.read_response();
     auto r3 = c.read_response();
-    BOOST_TEST_REQUIRE(r1.status == 200, r1.error);
-    BOOST_TEST_REQUIRE(r2.status == 200, r2.error);
-    BOOST_TEST_REQUIRE(r3.status == 200, r3.error);
+    BOOST_TEST_REQUIRE(r1.status == 200, r1.describe());
+    BOOST_TEST_REQUIRE(r2.status == 200, r2.describe());
+    BOOST_TEST_REQUIRE(r3.status == 200, r3.describe());
     BOOST_TEST(r1.json()["slept_ms"] == 300);
     BOOST_TEST(r2.json()["path"] == "/echo/two");
     BOOST_TEST(r2.json()["body_length"] == 8);
@@ -199,7 +203,7 @@ BOOST_AUTO_TEST_CASE(http10_without_host_is_served_and_closed) {
     RawClient c(s.endpoint());
     BOOST_TEST_REQUIRE(c.send("GET /echo HTTP/1.0\r\n\r\n"));
     auto r = c.read_response();
-    BOOST_TEST(r.status == 200, r.error);
+    BOOST_TEST(r.status == 200, r.describe());
     BOOST_TEST(c.wait_closed(5s), "an HTTP/1.0 request without keep-alive must end with the connection closed");
 }
 
@@ -229,6 +233,44 @@ BOOST_AUTO_TEST_CASE(portico_listens_on_unix_socket) {
     BOOST_TEST(e["path"] == "/echo/uds");
     BOOST_TEST(hdr(e, "x-forwarded-proto") == "http");
     BOOST_TEST(portico.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_clients_with_two_workers) {
+    Stack s([](PorticoSettings& p) { p.workers = "2"; });
+    std::atomic<int> ok{0}, bad{0};
+    std::mutex mu;
+    std::string first_bad;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            try {
+                RawClient keep(s.endpoint());
+                for (int i = 0; i < 40; ++i) {
+                    const size_t n = 1000 + static_cast<size_t>(t * 100 + i);
+                    const std::string target = fmt::format("/bytes/{}", n);
+                    HttpResponse r;
+                    if (i % 4 == 0) {
+                        r = http_get(s.endpoint(), target);
+                    } else {
+                        keep.send(make_request("GET", target));
+                        r = keep.read_response();
+                    }
+                    if (r.status == 200 && r.body == pattern_bytes(0, n)) {
+                        ++ok;
+                    } else {
+                        std::lock_guard lock(mu);
+                        if (bad++ == 0) first_bad = r.describe();
+                    }
+                }
+            } catch (const std::exception& e) {
+                std::lock_guard lock(mu);
+                if (bad++ == 0) first_bad = e.what();
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    BOOST_TEST(bad.load() == 0, first_bad);
+    BOOST_TEST(ok.load() == 8 * 40);
 }
 
 BOOST_AUTO_TEST_CASE(clean_stop_exits_zero) {

@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(reload_under_load_fails_no_request) {
     s.portico->write_config(settings);
     s.portico->reload();
     auto r = http_get(s.endpoint(), "/slow/2500");
-    BOOST_TEST(r.status == 504, r.raw_head << r.error);
+    BOOST_TEST(r.status == 504, r.describe());
     BOOST_TEST(s.portico->stop() == 0);
 }
 
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_in_flight_requests) {
     BOOST_TEST(idle.wait_closed(3s), "idle keep-alive connection not closed on drain");
 
     auto r = busy.read_response(10s);
-    BOOST_TEST(r.status == 200, r.raw_head << r.error);
+    BOOST_TEST(r.status == 200, r.describe());
     BOOST_TEST(r.complete);
     auto code = s.portico->process().wait_exit(10s);
     BOOST_TEST_REQUIRE(code.has_value(), "portico did not exit after draining");

@@ -120,3 +120,11 @@ BOOST_AUTO_TEST_CASE(local_response_is_complete) {
     BOOST_TEST(contains(out, "Content-Length: " + std::to_string(body.size()) + "\r\n"));
     BOOST_TEST(out.substr(out.size() - body.size()) == body);
 }
+
+BOOST_AUTO_TEST_CASE(interim_response_keeps_link_headers) {
+    MessageHead resp = parse(HTTP_RESPONSE, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+                                            "Connection: keep-alive\r\n\r\n");
+    std::string out;
+    build_interim_response(out, resp);
+    BOOST_TEST(out == "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+}
