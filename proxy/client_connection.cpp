@@ -473,8 +473,9 @@ void ClientConnection::on_client_drained(void* owner, int status) {
 
 // ---- ending an exchange -------------------------------------------------------------------
 
-void ClientConnection::reject(int status, std::string_view detail, std::string_view extra_headers) {
-    // Whatever was sent upstream for this request is abandoned with it.
+// Drops this exchange's claim on the upstream: its connection (mid-exchange, so never reused)
+// or its place in the pool's queue.
+void ClientConnection::release_upstream() {
     if (upstream_ != nullptr) {
         UpstreamConnection* connection = upstream_;
         upstream_ = nullptr;
@@ -482,6 +483,10 @@ void ClientConnection::reject(int status, std::string_view detail, std::string_v
     } else if (in_exchange_ && state_ == State::waiting_upstream) {
         worker_.upstream().cancel(this);
     }
+}
+
+void ClientConnection::reject(int status, std::string_view detail, std::string_view extra_headers) {
+    release_upstream();  // whatever was sent upstream for this request is abandoned with it
     if (response_started_) {
         abort();
         return;
@@ -629,13 +634,7 @@ void ClientConnection::drain() {
 void ClientConnection::abort() {
     if (closed_) return;
     closed_ = true;
-    if (upstream_ != nullptr) {
-        UpstreamConnection* connection = upstream_;
-        upstream_ = nullptr;
-        connection->abandon();
-    } else if (in_exchange_ && state_ == State::waiting_upstream) {
-        worker_.upstream().cancel(this);
-    }
+    release_upstream();
     if (in_exchange_ && status_ == 0) {
         status_ = client_gone_ ? 499 : 502;  // 499: nginx's "client closed request"
         write_access_log();

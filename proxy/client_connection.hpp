@@ -73,6 +73,7 @@ private:
     void respond_local(int status, std::string_view detail, bool close, std::string_view extra_headers = {});
     void send_request_bytes(std::string_view data);
     void finish_exchange();
+    void release_upstream();
     void reset_exchange();
     void start_closing();
     void linger();

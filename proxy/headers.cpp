@@ -64,6 +64,12 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out.append("\r\n");
 }
 
+void append_content_length(std::string& out, uint64_t length) {
+    out.append("Content-Length: ");
+    out.append(fmt::format_int(length).str());
+    out.append("\r\n");
+}
+
 // "1.234" without going through floating-point formatting on every response.
 void append_millis(std::string& out, double ms) {
     auto micros = static_cast<uint64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
@@ -139,9 +145,7 @@ void build_upstream_request(std::string& out, const MessageHead& request,
 
     switch (request.framing) {
         case BodyFraming::content_length:
-            out.append("Content-Length: ");
-            out.append(fmt::format_int(request.content_length).str());
-            out.append("\r\n");
+            append_content_length(out, request.content_length);
             break;
         case BodyFraming::chunked:
             out.append("Transfer-Encoding: chunked\r\n");
@@ -188,9 +192,7 @@ void build_client_response(std::string& out, const MessageHead& response,
     append_header(out, "X-Request-ID", context.request_id);
     switch (context.framing) {
         case ClientFraming::content_length:
-            out.append("Content-Length: ");
-            out.append(fmt::format_int(context.content_length).str());
-            out.append("\r\n");
+            append_content_length(out, context.content_length);
             break;
         case ClientFraming::chunked:
             out.append("Transfer-Encoding: chunked\r\n");
@@ -198,9 +200,7 @@ void build_client_response(std::string& out, const MessageHead& response,
         case ClientFraming::none:
             // A response with no body still states its length unless the status forbids it.
             if (response.status >= 200 && response.status != 204 && response.status != 304) {
-                out.append("Content-Length: ");
-                out.append(fmt::format_int(context.content_length).str());
-                out.append("\r\n");
+                append_content_length(out, context.content_length);
             }
             break;
         case ClientFraming::until_close:
