@@ -9,7 +9,7 @@
 #   PORTICO_ADMIN_PORT [9901]  admin port on 127.0.0.1
 #   DEMO_ONESHOT [0]           1: show the sample requests and exit 0 (also when stdin is not a
 #                              terminal), for scripts and CI
-#   PORTICO_BUILD_DIR [build]  where to configure and build portico (Release)
+#   PORTICO_BUILD_DIR [build-release]  where to configure and build portico (Release; tests use build/)
 #   PORTICO_BIN                use this binary instead of building one
 set -euo pipefail
 
@@ -87,10 +87,10 @@ if [[ -n ${PORTICO_BIN:-} ]]; then
     portico=$PORTICO_BIN
     [[ -x $portico ]] || die "PORTICO_BIN=$portico is not an executable"
 else
-    build_dir=${PORTICO_BUILD_DIR:-$repo/build}
+    build_dir=${PORTICO_BUILD_DIR:-$repo/build-release}
     portico=$build_dir/portico
     say "building portico (Release) in $build_dir"
-    cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$DEMO_DIR/build.log" 2>&1 ||
+    cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPORTICO_BUILD_TESTS=OFF >"$DEMO_DIR/build.log" 2>&1 ||
         fail_with_log "cmake failed" "$DEMO_DIR/build.log"
     ninja -C "$build_dir" portico >>"$DEMO_DIR/build.log" 2>&1 ||
         fail_with_log "building portico failed" "$DEMO_DIR/build.log"
