@@ -35,6 +35,10 @@ bool valid_request_id(std::string_view id) {
     return true;
 }
 
+// The head as it was on the wire: the parsed text plus ": " and CRLF per field (the request line's
+// few fixed bytes are left out). Many tiny fields count for what they cost, not only their text.
+uint64_t approximate_head_size(const MessageHead& head) { return head.head_bytes() + 4 * head.header_count(); }
+
 void chunk_size_line(char (&buf)[24], size_t size, std::string_view& out) {
     auto end = fmt::format_to(buf, "{:x}\r\n", size);
     out = std::string_view(buf, static_cast<size_t>(end - buf));
@@ -165,7 +169,7 @@ void ClientConnection::feed(std::string_view data) {
 void ClientConnection::check_head_limits() {
     const MessageHead& head = parser_.head();
     uint64_t limit = config_ ? config_->limits.max_header_bytes : worker_.config()->limits.max_header_bytes;
-    if (head.head_bytes() <= limit) return;
+    if (approximate_head_size(head) <= limit) return;
     if (head.header_count() == 0 && head.target().size() > 0) {
         reject(414, "request target too long");
     } else {
@@ -215,7 +219,7 @@ int ClientConnection::on_head(MessageHead& head) {
         worker_.make_request_id(request_id_);
     }
 
-    if (head.head_bytes() > config.limits.max_header_bytes) {
+    if (approximate_head_size(head) > config.limits.max_header_bytes) {
         if (head.target().size() > config.limits.max_header_bytes) {
             reject(414, "request target too long");
         } else {
