@@ -161,7 +161,9 @@ void ClientConnection::feed(std::string_view data) {
         // Only now, with everything that arrived with the head parsed (and so checked), does the
         // request go upstream: a malformed body in the same packet never reaches the app.
         acquire_after_feed_ = false;
+        acquiring_ = true;
         worker_.upstream().acquire(this);
+        acquiring_ = false;
     }
 }
 
@@ -212,7 +214,7 @@ int ClientConnection::on_head(MessageHead& head) {
     request_line_ += head.target();
     request_line_ += head.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
 
-    std::string_view incoming_id = head.find("x-request-id");
+    std::string_view incoming_id = head.find(FieldId::x_request_id);
     if (valid_request_id(incoming_id)) {
         request_id_.assign(incoming_id);
     } else {
@@ -239,7 +241,7 @@ int ClientConnection::on_head(MessageHead& head) {
     path = path.substr(0, path.find('?'));
     route_ = &conf::match_route(config, path);
 
-    client_ip_ = resolve_client_ip(peer_ip_, peer_trusted_, head.find("x-forwarded-for"), head.find("x-real-ip"),
+    client_ip_ = resolve_client_ip(peer_ip_, peer_trusted_, head.find(FieldId::x_forwarded_for), head.find(FieldId::x_real_ip),
                                    config.trusted_proxies);
     close_after_ = !head.keep_alive || worker_.draining();
     head_started_ = false;
@@ -247,7 +249,7 @@ int ClientConnection::on_head(MessageHead& head) {
     // No client-side timer while the exchange runs: the upstream side owns the timeouts.
     arm_timer(0);
 
-    if (head.version_minor >= 1 && iequals(head.find("expect"), "100-continue") &&
+    if (head.version_minor >= 1 && iequals(head.find(FieldId::expect), "100-continue") &&
         head.framing != BodyFraming::none) {
         writer_.write(kContinue);
     }
@@ -316,7 +318,8 @@ void ClientConnection::upstream_ready(UpstreamConnection* connection) {
                                ? std::string_view(config_->upstream.address.text)
                                : std::string_view("localhost");
     build_upstream_request(out, head, context);
-    upstream_sent_ns_ = core::now_ns();
+    // An idle connection is handed over within the same read as the head: no need for the clock.
+    upstream_sent_ns_ = acquiring_ ? started_ns_ : core::now_ns();
     upstream_->write(out, body_backlog_);
     std::string().swap(body_backlog_);
     uint64_t read_timeout = static_cast<uint64_t>(config_->upstream.read_timeout.count());
@@ -567,6 +570,8 @@ void ClientConnection::reset_exchange() {
 void ClientConnection::finish_exchange() {
     write_access_log();
     bool close = close_after_ || !request_complete_ || worker_.draining();
+    const auto& config = config_ ? config_ : worker_.config();
+    auto idle_timeout = static_cast<uint64_t>(config->limits.idle_timeout.count());
     reset_exchange();
     if (close) {
         start_closing();
@@ -575,7 +580,7 @@ void ClientConnection::finish_exchange() {
     set_state(State::reading_head);
     // Idle keep-alive connections give their buffers back.
     if (parser_.head().head_bytes() > 4096) parser_.head().release_memory();
-    arm_timer(static_cast<uint64_t>(worker_.config()->limits.idle_timeout.count()));
+    arm_timer(idle_timeout);
     parser_.resume();
     resume_reading(kPausedByPipeline);
     if (!pending_input_.empty()) {

@@ -133,6 +133,7 @@ private:
     bool close_after_ = false;
     bool retried_ = false;
     bool client_gone_ = false;
+    bool acquiring_ = false;           // inside acquire(): an upstream_ready() now is synchronous
     bool acquire_after_feed_ = false;  // the head is accepted; ask for an upstream once this read is parsed
 };
 

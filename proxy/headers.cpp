@@ -10,9 +10,6 @@ namespace portico::proxy {
 
 namespace {
 
-constexpr std::string_view kAlwaysHopByHop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-};
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -26,7 +23,7 @@ class ConnectionTokens {
 public:
     explicit ConnectionTokens(const MessageHead& head) {
         for (size_t i = 0; i < head.header_count(); ++i) {
-            if (!iequals(head.header_name(i), "connection")) continue;
+            if (head.header_id(i) != FieldId::connection) continue;
             std::string_view list = head.header_value(i);
             while (!list.empty()) {
                 size_t comma = list.find(',');
@@ -49,13 +46,6 @@ public:
 private:
     std::vector<std::string_view> tokens_;  // empty (no allocation) for almost every message
 };
-
-bool always_hop_by_hop(std::string_view name) {
-    for (auto h : kAlwaysHopByHop) {
-        if (iequals(name, h)) return true;
-    }
-    return false;
-}
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
@@ -82,13 +72,13 @@ void append_millis(std::string& out, double ms) {
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
-    return always_hop_by_hop(name) || ConnectionTokens(head).contains(name);
+    return always_hop_by_hop(classify_field(name)) || ConnectionTokens(head).contains(name);
 }
 
 void build_upstream_request(std::string& out, const MessageHead& request,
                             const UpstreamRequestContext& context) {
     std::string_view target = request.target();
-    std::string_view host = request.find("host");
+    std::string_view host = request.find(FieldId::host);
     std::string_view authority, path;
     if (target.front() != '/' && target != "*" && split_absolute_form(target, authority, path)) {
         target = path;
@@ -103,26 +93,30 @@ void build_upstream_request(std::string& out, const MessageHead& request,
     std::string_view forwarded_for, forwarded_proto, forwarded_host;
     ConnectionTokens connection_tokens(request);
     for (size_t i = 0; i < request.header_count(); ++i) {
-        std::string_view name = request.header_name(i);
+        FieldId id = request.header_id(i);
         std::string_view value = request.header_value(i);
-        if (always_hop_by_hop(name) || connection_tokens.contains(name)) continue;
-        // Framing is ours to set; the values below are rewritten.
-        if (iequals(name, "content-length") || iequals(name, "host") || iequals(name, "expect") ||
-            iequals(name, "x-real-ip") || iequals(name, "x-request-id")) {
-            continue;
+        switch (id) {
+            // Framing is ours to set, and these are rewritten below.
+            case FieldId::content_length:
+            case FieldId::host:
+            case FieldId::expect:
+            case FieldId::x_real_ip:
+            case FieldId::x_request_id:
+                continue;
+            case FieldId::x_forwarded_for:
+                forwarded_for = value;
+                continue;
+            case FieldId::x_forwarded_proto:
+                forwarded_proto = value;
+                continue;
+            case FieldId::x_forwarded_host:
+                forwarded_host = value;
+                continue;
+            default:
+                break;
         }
-        if (iequals(name, "x-forwarded-for")) {
-            forwarded_for = value;
-            continue;
-        }
-        if (iequals(name, "x-forwarded-proto")) {
-            forwarded_proto = value;
-            continue;
-        }
-        if (iequals(name, "x-forwarded-host")) {
-            forwarded_host = value;
-            continue;
-        }
+        std::string_view name = request.header_name(i);
+        if (always_hop_by_hop(id) || connection_tokens.contains(name)) continue;
         append_header(out, name, value);
     }
     append_header(out, "Host", host.empty() ? context.default_host : trim(host));
@@ -169,17 +163,19 @@ void build_client_response(std::string& out, const MessageHead& response,
     out.append(reason.empty() ? reason_phrase(response.status) : reason);
     out.append("\r\n");
     ConnectionTokens connection_tokens(response);
+    std::string_view app_timing;
     for (size_t i = 0; i < response.header_count(); ++i) {
-        std::string_view name = response.header_name(i);
-        if (always_hop_by_hop(name) || connection_tokens.contains(name)) continue;
-        if (iequals(name, "content-length") || iequals(name, "x-request-id") ||
-            iequals(name, "server-timing")) {
+        FieldId id = response.header_id(i);
+        if (id == FieldId::content_length || id == FieldId::x_request_id || always_hop_by_hop(id)) continue;
+        if (id == FieldId::server_timing) {
+            if (app_timing.empty()) app_timing = response.header_value(i);
             continue;
         }
+        std::string_view name = response.header_name(i);
+        if (connection_tokens.contains(name)) continue;
         append_header(out, name, response.header_value(i));
     }
     // Keep the app's own Server-Timing entries and add ours in front.
-    std::string_view app_timing = response.find("server-timing");
     out.append("Server-Timing: portico;dur=");
     append_millis(out, context.portico_ms);
     out.append(", upstream;dur=");
@@ -223,8 +219,9 @@ void build_interim_response(std::string& out, const MessageHead& response) {
     out.append("\r\n");
     ConnectionTokens connection_tokens(response);
     for (size_t i = 0; i < response.header_count(); ++i) {
+        FieldId id = response.header_id(i);
         std::string_view name = response.header_name(i);
-        if (always_hop_by_hop(name) || connection_tokens.contains(name) || iequals(name, "content-length")) continue;
+        if (always_hop_by_hop(id) || id == FieldId::content_length || connection_tokens.contains(name)) continue;
         append_header(out, name, response.header_value(i));
     }
     out.append("\r\n");

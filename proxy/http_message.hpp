@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/field_names.hpp"
+
 namespace portico::proxy {
 
 struct Span {
@@ -17,6 +19,7 @@ struct Span {
 struct HeaderSpan {
     Span name;
     Span value;
+    FieldId id = FieldId::other;  // set once the name is complete
 };
 
 enum class BodyFraming {
@@ -68,6 +71,22 @@ public:
     size_t header_count() const { return headers_.size(); }
     std::string_view header_name(size_t i) const { return view(headers_[i].name); }
     std::string_view header_value(size_t i) const { return view(headers_[i].value); }
+    FieldId header_id(size_t i) const { return headers_[i].id; }
+
+    // Lookups by recognised field: integer compares only.
+    std::string_view find(FieldId id) const {
+        for (const auto& h : headers_) {
+            if (h.id == id) return view(h.value);
+        }
+        return {};
+    }
+    size_t count(FieldId id) const {
+        size_t n = 0;
+        for (const auto& h : headers_) n += h.id == id;
+        return n;
+    }
+    // The parser calls this when a field name is complete.
+    void classify_last_header() { headers_.back().id = classify_field(view(headers_.back().name)); }
     size_t head_bytes() const { return arena_.size(); }
 
     // First value of a header (case-insensitive name), or empty.
@@ -96,6 +115,7 @@ public:
         extend(headers_.back().name, name);
         headers_.back().value = Span{static_cast<uint32_t>(arena_.size()), 0};
         extend(headers_.back().value, value);
+        headers_.back().id = classify_field(name);
     }
 
 private:

@@ -97,6 +97,7 @@ int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 
 int HttpParser::on_header_field_complete(llhttp_t* p) {
     HttpParser* s = self(p);
+    s->head_.classify_last_header();
     // A field with an empty value never calls on_header_value: give it an empty value now.
     s->head_.append_header_value({}, /*continuation=*/false);
     s->in_field_ = false;

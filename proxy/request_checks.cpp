@@ -79,10 +79,10 @@ Rejection check_request_head(const MessageHead& head, uint64_t max_body_bytes) {
         }
     }
 
-    size_t hosts = head.count("host");
+    size_t hosts = head.count(FieldId::host);
     if (hosts > 1) return {400, "more than one Host header"};
     if (head.version_minor == 1 && hosts == 0) return {400, "missing Host header"};
-    if (hosts == 1 && !valid_host(trim(head.find("host")))) return {400, "invalid Host header"};
+    if (hosts == 1 && !valid_host(trim(head.find(FieldId::host)))) return {400, "invalid Host header"};
 
     if (head.method == HTTP_CONNECT) return {501, "CONNECT is not supported"};
 
@@ -95,11 +95,11 @@ Rejection check_request_head(const MessageHead& head, uint64_t max_body_bytes) {
         if (!split_absolute_form(target, authority, path)) return {400, "invalid request target"};
     }
 
-    if (head.has("transfer-encoding")) {
+    if (size_t codings = head.count(FieldId::transfer_encoding); codings > 0) {
         // RFC 9112 §6.3: chunked must be the final coding or the length is unknowable (400);
         // any other coding beside it is one we do not implement (§6.1: 501).
-        if (head.count("transfer-encoding") > 1) return {400, "more than one Transfer-Encoding header"};
-        std::string_view te = trim(head.find("transfer-encoding"));
+        if (codings > 1) return {400, "more than one Transfer-Encoding header"};
+        std::string_view te = trim(head.find(FieldId::transfer_encoding));
         size_t comma = te.rfind(',');
         std::string_view last = trim(comma == std::string_view::npos ? te : te.substr(comma + 1));
         if (!iequals(last, "chunked")) return {400, "Transfer-Encoding without final chunked"};
