@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "admin/ctl.hpp"
 #include "conf/loader.hpp"
 #include "core/command_line.hpp"
 #include "core/process.hpp"
@@ -41,8 +42,7 @@ int main(int argc, char** argv) {
             std::cout << portico::core::usage_text();
             return 0;
         case CommandLine::Action::ctl:
-            std::cerr << "portico ctl: the admin port is not built yet\n";
-            return 1;
+            return portico::admin::run_ctl(cl.ctl_args, cl.config_given ? cl.config_path : std::string());
         default:
             break;
     }

@@ -1,0 +1,187 @@
+// Prometheus text exposition; see prometheus.hpp. Family names are INTERFACE.md's.
+#include "admin/prometheus.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace portico::admin {
+
+namespace metrics = core::metrics;
+
+void append_label_value(std::string& out, std::string_view value) {
+    for (char c : value) {
+        switch (c) {
+            case '\\': out.append("\\\\"); break;
+            case '"': out.append("\\\""); break;
+            case '\n': out.append("\\n"); break;
+            default: out.push_back(c);
+        }
+    }
+}
+
+std::string format_sample(double value) {
+    if (std::isnan(value)) return "NaN";
+    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", value);
+}
+
+namespace {
+
+class Writer {
+public:
+    explicit Writer(std::string& out) : out_(out) {}
+
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    }
+
+    // name{k1="v1",k2="v2"} value — labels as (name, value) pairs; an empty list writes no braces.
+    template <class Value>
+    void sample(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                Value value) {
+        out_.append(name);
+        if (labels.size() > 0) {
+            out_.push_back('{');
+            bool first = true;
+            for (const auto& [key, val] : labels) {
+                if (!first) out_.push_back(',');
+                first = false;
+                out_.append(key).append("=\"");
+                append_label_value(out_, val);
+                out_.push_back('"');
+            }
+            out_.push_back('}');
+        }
+        out_.push_back(' ');
+        if constexpr (std::is_floating_point_v<Value>) {
+            out_.append(format_sample(value));
+        } else {
+            out_.append(fmt::format("{}", value));
+        }
+        out_.push_back('\n');
+    }
+
+    template <class Value>
+    void single(std::string_view name, std::string_view type, std::string_view help, Value value) {
+        family(name, type, help);
+        sample(name, {}, value);
+    }
+
+private:
+    std::string& out_;
+};
+
+void render_requests(Writer& w, const metrics::Snapshot& s) {
+    w.family("portico_http_requests_total", "counter",
+             "HTTP requests answered, by route pattern and status code (untracked codes as 2xx etc.).");
+    for (const auto& route : s.routes) {
+        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) {
+            if (route.codes[slot] == 0) continue;
+            w.sample("portico_http_requests_total", {{"route", route.pattern}, {"code", metrics::code_label(slot)}},
+                     route.codes[slot]);
+        }
+    }
+
+    w.family("portico_http_request_duration_seconds", "histogram",
+             "Time from the whole request head to the last response byte written, by route pattern.");
+    for (const auto& route : s.routes) {
+        const auto& h = route.duration;
+        uint64_t count = h.count();
+        if (count == 0) continue;
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < metrics::kDurationBuckets; ++i) {
+            cumulative += h.counts[i];
+            std::string le = i < metrics::kDurationBounds.size() ? format_sample(metrics::kDurationBounds[i]) : "+Inf";
+            w.sample("portico_http_request_duration_seconds_bucket", {{"route", route.pattern}, {"le", le}}, cumulative);
+        }
+        w.sample("portico_http_request_duration_seconds_sum", {{"route", route.pattern}}, h.sum_seconds());
+        w.sample("portico_http_request_duration_seconds_count", {{"route", route.pattern}}, count);
+    }
+}
+
+void render_ratelimit(Writer& w, const metrics::Snapshot& s) {
+    w.family("portico_ratelimit_rejected_total", "counter", "Requests answered 429 by a route's rate limit.");
+    for (const auto& route : s.routes) {
+        if (route.ratelimit_rejected > 0) {
+            w.sample("portico_ratelimit_rejected_total", {{"route", route.pattern}}, route.ratelimit_rejected);
+        }
+    }
+    w.family("portico_ratelimit_dry_run_total", "counter",
+             "Requests over a dry-run rate limit: they would have been rejected, and were let through.");
+    for (const auto& route : s.routes) {
+        if (route.ratelimit_dry_run > 0) {
+            w.sample("portico_ratelimit_dry_run_total", {{"route", route.pattern}}, route.ratelimit_dry_run);
+        }
+    }
+}
+
+void render_upstream(Writer& w, const metrics::Snapshot& s) {
+    const auto& u = s.upstream;
+    w.single("portico_upstream_connects_total", "counter", "New connections opened to the upstream.", u.connects);
+    w.single("portico_upstream_reuses_total", "counter", "Requests sent on an idle keep-alive upstream connection.",
+             u.reuses);
+    w.family("portico_upstream_errors_total", "counter", "Failed upstream exchanges, by kind.");
+    w.sample("portico_upstream_errors_total", {{"kind", "connect_failed"}}, u.connect_failed);
+    w.sample("portico_upstream_errors_total", {{"kind", "closed"}}, u.closed);
+    w.sample("portico_upstream_errors_total", {{"kind", "bad_response"}}, u.bad_responses);
+    w.sample("portico_upstream_errors_total", {{"kind", "write_failed"}}, u.write_failed);
+    w.family("portico_upstream_timeouts_total", "counter",
+             "Upstream timeouts: connect (connect_timeout), read (no response head in time), queue (max_connections).");
+    w.sample("portico_upstream_timeouts_total", {{"phase", "connect"}}, u.connect_timeouts);
+    w.sample("portico_upstream_timeouts_total", {{"phase", "read"}}, u.read_timeouts);
+    w.sample("portico_upstream_timeouts_total", {{"phase", "queue"}}, u.queue_timeouts);
+}
+
+void render_cache(Writer& w, const metrics::Snapshot& s) {
+    const auto& c = s.cache;
+    w.family("portico_cache_requests_total", "counter", "Cache lookups by result.");
+    w.sample("portico_cache_requests_total", {{"result", "hit"}}, c.hits);
+    w.sample("portico_cache_requests_total", {{"result", "miss"}}, c.misses);
+    w.sample("portico_cache_requests_total", {{"result", "stale"}}, c.stale);
+    w.sample("portico_cache_requests_total", {{"result", "revalidated"}}, c.revalidated);
+    w.sample("portico_cache_requests_total", {{"result", "expired"}}, c.expired);
+    w.sample("portico_cache_requests_total", {{"result", "bypass"}}, c.bypass);
+    w.single("portico_cache_coalesced_waits_total", "counter",
+             "Requests that waited for an in-flight fetch of the same key.", c.coalesced_waits);
+    w.single("portico_cache_stores_total", "counter", "Responses written to the cache.", c.stores);
+    w.single("portico_cache_evictions_total", "counter", "Entries evicted to stay under cache.max_size.", c.evictions);
+    w.single("portico_cache_purged_total", "counter", "Entries removed by purge, clear or invalidation.", c.purged);
+    w.single("portico_cache_entries", "gauge", "Entries in the cache.", c.entries);
+    w.single("portico_cache_bytes", "gauge", "Bytes stored in the cache.", c.bytes);
+}
+
+void render_process(Writer& w, const metrics::Snapshot& s) {
+    w.family("portico_config_reloads_total", "counter", "Configuration reloads (SIGHUP or POST /reload) by result.");
+    w.sample("portico_config_reloads_total", {{"result", "ok"}}, s.config_reloads_ok);
+    w.sample("portico_config_reloads_total", {{"result", "error"}}, s.config_reloads_error);
+    w.single("portico_config_generation", "gauge", "Generation of the configuration in use (1 at start).",
+             s.config_generation);
+    const auto& p = s.process;
+    w.single("portico_process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+             p.resident_memory_bytes);
+    w.single("portico_process_open_fds", "gauge", "Open file descriptors.", p.open_fds);
+    w.single("portico_process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.",
+             p.cpu_seconds);
+    w.single("portico_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.",
+             p.start_time_seconds);
+    w.single("portico_process_uptime_seconds", "gauge", "Seconds since the process started.", p.uptime_seconds);
+}
+
+}  // namespace
+
+std::string render_prometheus(const metrics::Snapshot& snapshot, std::string_view version) {
+    std::string out;
+    out.reserve(8192);
+    Writer w(out);
+    w.family("portico_build_info", "gauge", "Always 1; the version label names the running build.");
+    w.sample("portico_build_info", {{"version", version}}, 1);
+    render_requests(w, snapshot);
+    render_ratelimit(w, snapshot);
+    render_upstream(w, snapshot);
+    if (snapshot.cache_active) render_cache(w, snapshot);
+    render_process(w, snapshot);
+    return out;
+}
+
+}  // namespace portico::admin

@@ -1,0 +1,97 @@
+// Building /stats; see stats.hpp.
+#include "admin/stats.hpp"
+
+#include <cmath>
+
+namespace portico::admin {
+
+namespace metrics = core::metrics;
+using nlohmann::json;
+
+json latency_ms(std::optional<double> seconds) {
+    if (!seconds) return nullptr;
+    return std::round(*seconds * 1e6) / 1e3;
+}
+
+namespace {
+
+json by_class(const metrics::RouteSnapshot& route) {
+    json j = json::object();
+    for (int c = 1; c <= 5; ++c) j[std::to_string(c) + "xx"] = route.by_class(c);
+    return j;
+}
+
+}  // namespace
+
+json build_cache_stats(const metrics::Snapshot& s, const std::optional<json>& part) {
+    json j = json::object();
+    if (s.cache_active) {
+        const auto& c = s.cache;
+        j["hits"] = c.hits;
+        j["misses"] = c.misses;
+        j["stale"] = c.stale;
+        j["revalidated"] = c.revalidated;
+        j["expired"] = c.expired;
+        j["bypass"] = c.bypass;
+        j["coalesced_waits"] = c.coalesced_waits;
+        j["stores"] = c.stores;
+        j["evictions"] = c.evictions;
+        j["purged"] = c.purged;
+        j["entries"] = c.entries;
+        j["bytes"] = c.bytes;
+        auto ratio = c.hit_ratio();
+        j["hit_ratio"] = ratio ? json(std::round(*ratio * 1e4) / 1e4) : json(nullptr);
+    }
+    // The store's own figures (entries, bytes, size limit…) win over the counters' view of them.
+    if (part && part->is_object()) {
+        for (auto it = part->begin(); it != part->end(); ++it) j[it.key()] = it.value();
+    }
+    return j;
+}
+
+json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_part,
+                 const std::optional<json>& pool_part) {
+    json j;
+    j["uptime_seconds"] = std::round(s.process.uptime_seconds * 1e3) / 1e3;
+    j["config_generation"] = s.config_generation;
+
+    json requests;
+    requests["total"] = s.requests();
+    for (int c = 1; c <= 5; ++c) requests[std::to_string(c) + "xx"] = s.requests_by_class(c);
+    j["requests"] = requests;
+
+    json routes = json::array();
+    for (const auto& route : s.routes) {
+        json r;
+        r["route"] = route.pattern;
+        r["requests"] = route.requests();
+        r["by_class"] = by_class(route);
+        r["latency_ms"] = {{"p50", latency_ms(route.duration.quantile(0.50))},
+                           {"p95", latency_ms(route.duration.quantile(0.95))},
+                           {"p99", latency_ms(route.duration.quantile(0.99))}};
+        r["ratelimit_rejected"] = route.ratelimit_rejected;
+        routes.push_back(std::move(r));
+    }
+    j["routes"] = std::move(routes);
+
+    const auto& u = s.upstream;
+    j["upstream"] = {{"connects", u.connects},
+                     {"reuses", u.reuses},
+                     {"connect_failed", u.connect_failed},
+                     {"connect_timeouts", u.connect_timeouts},
+                     {"read_timeouts", u.read_timeouts},
+                     {"queue_timeouts", u.queue_timeouts},
+                     {"closed", u.closed},
+                     {"bad_responses", u.bad_responses},
+                     {"write_failed", u.write_failed}};
+    j["ratelimit"] = {{"rejected", s.ratelimit_rejected()}, {"dry_run", s.ratelimit_dry_run()}};
+    j["config_reloads"] = {{"ok", s.config_reloads_ok}, {"error", s.config_reloads_error}};
+    j["process"] = {{"resident_memory_bytes", s.process.resident_memory_bytes},
+                    {"open_fds", s.process.open_fds},
+                    {"cpu_seconds", std::round(s.process.cpu_seconds * 1e3) / 1e3}};
+    if (s.cache_active || cache_part) j["cache"] = build_cache_stats(s, cache_part);
+    if (pool_part) j["pool"] = *pool_part;
+    return j;
+}
+
+}  // namespace portico::admin
