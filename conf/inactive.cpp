@@ -25,7 +25,6 @@ std::vector<std::string> inactive_parts(const Config& c) {
                     (r.cache_ttl.count() > 0 || r.stale_while_revalidate.count() > 0 || r.stale_if_error.count() > 0);
          })},
         {"pool", c.pool_present && c.pool.enabled},
-        {"admin port", true},  // always configured (it has a default address)
     };
     std::vector<std::string> lines;
     for (const Part& p : parts)

@@ -8,33 +8,45 @@
 
 #include <uv.h>
 
+#include "admin/routes.hpp"
+#include "admin/server.hpp"
 #include "conf/loader.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/notify.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/upstream_probe.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::core {
 
 namespace {
 
-class Process {
+class Process final : public admin::AdminBackend {
 public:
     Process(std::string config_path, ConfigPtr initial)
-        : config_path_(std::move(config_path)), holder_(initial), shared_(holder_) {}
+        : config_path_(std::move(config_path)), holder_(initial), shared_(holder_, metrics_) {}
 
     int run();
 
 private:
     static void on_signal(uv_signal_t* handle, int signum);
-    void reload();
+    admin::ReloadResult reload() override;
     void drain();
+    // admin::AdminBackend
+    metrics::Snapshot snapshot() override { return metrics_.snapshot(); }
+    std::string config_yaml() override { return conf::to_yaml(*holder_.get()); }
+    bool ready(std::string& reason) override { return probe_ && probe_->ready(reason); }
+    bool draining() override { return draining_; }
     void apply_logging(const conf::Config& config);
     void notify_ready();
 
     std::string config_path_;
+    metrics::Registry metrics_;
     ConfigHolder holder_;
     proxy::SharedState shared_;
+    std::unique_ptr<admin::Server> admin_;
+    std::unique_ptr<proxy::UpstreamProbe> probe_;
     uv_loop_t loop_{};
     uv_signal_t sighup_{}, sigterm_{}, sigint_{}, sigusr1_{};
     std::vector<std::unique_ptr<proxy::Worker>> workers_;
@@ -91,14 +103,34 @@ int Process::run() {
     uv_signal_start(&sigint_, &Process::on_signal, SIGINT);
     uv_signal_start(&sigusr1_, &Process::on_signal, SIGUSR1);
 
-    log(LogLevel::info, "start", "portico {} listening on {} with {} workers, upstream {}", PORTICO_VERSION,
-        config->listen.text, workers, config->upstream.address.text);
+    metrics_.process().config_generation.set(holder_.generation());
+    probe_ = std::make_unique<proxy::UpstreamProbe>(&loop_);
+    probe_->start(config->upstream.address);
+    admin_ = std::make_unique<admin::Server>(&loop_, static_cast<admin::AdminBackend&>(*this));
+    error = admin_->start(config->admin.listen, config->admin.token_file);
+    if (!error.empty()) {
+        log(LogLevel::error, "start", "admin port: {}", error);
+        for (auto& w : workers_) w->request_drain();
+        workers_.clear();
+        admin_.reset();
+        probe_.reset();
+        for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+        return 2;
+    }
+
+    log(LogLevel::info, "start", "portico {} listening on {} with {} workers, upstream {}, admin on {}",
+        PORTICO_VERSION, config->listen.text, workers, config->upstream.address.text, config->admin.listen.text);
     notify_ready();
     uv_run(&loop_, UV_RUN_DEFAULT);
 
     // Draining: the workers finish their in-flight requests (up to limits.drain_timeout).
     for (auto& w : workers_) w->join();
     workers_.clear();
+    admin_.reset();
+    probe_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // the admin server's and probe's close callbacks
     uv_loop_close(&loop_);
     if (config->listen.kind == conf::Address::Kind::unix_socket) ::unlink(config->listen.path.c_str());
     log(LogLevel::info, "stop", "drained, exiting");
@@ -125,8 +157,14 @@ void Process::on_signal(uv_signal_t* handle, int signum) {
     }
 }
 
-void Process::reload() {
-    if (draining_) return;
+// SIGHUP and POST /reload share this path.
+admin::ReloadResult Process::reload() {
+    admin::ReloadResult result;
+    result.generation = holder_.generation();
+    if (draining_) {
+        result.error = "draining: reload refused";
+        return result;
+    }
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
     sd_notify_send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
@@ -134,19 +172,21 @@ void Process::reload() {
     ConfigPtr next;
     try {
         next = config_path_.empty() ? conf::load_default() : conf::load_file(config_path_);
-    } catch (const conf::ConfigError& e) {
-        log(LogLevel::error, "reload", "reload failed, keeping generation {}: {}", holder_.generation(), e.what());
-        notify_ready();
-        return;
     } catch (const std::exception& e) {
         log(LogLevel::error, "reload", "reload failed, keeping generation {}: {}", holder_.generation(), e.what());
+        metrics_.process().config_reloads_error.inc();
+        result.error = e.what();
         notify_ready();
-        return;
+        return result;
     }
     ConfigPtr current = holder_.get();
     if (next->listen.text != current->listen.text) {
         log(LogLevel::warn, "reload", "listen changed ({} -> {}): needs a restart, still listening on {}",
             current->listen.text, next->listen.text, current->listen.text);
+    }
+    if (next->admin.listen.text != current->admin.listen.text) {
+        log(LogLevel::warn, "reload", "admin.listen changed: needs a restart, admin still on {}",
+            current->admin.listen.text);
     }
     if (next->workers != current->workers) {
         log(LogLevel::warn, "reload", "workers changed ({} -> {}): needs a restart", current->workers, next->workers);
@@ -155,10 +195,20 @@ void Process::reload() {
         std::string error = shared_.access_log.open(next->log.access_log);
         if (!error.empty()) log(LogLevel::error, "reload", "{} (access log unchanged)", error);
     }
+    if (admin_) {
+        std::string error = admin_->set_token_file(next->admin.token_file);
+        if (!error.empty()) log(LogLevel::error, "reload", "admin token unchanged: {}", error);
+    }
+    if (probe_) probe_->start(next->upstream.address);
     apply_logging(*next);
     uint64_t generation = holder_.set(next);
+    metrics_.process().config_reloads_ok.inc();
+    metrics_.process().config_generation.set(generation);
     log(LogLevel::info, "reload", "configuration generation {} loaded from {}", generation, next->source);
     notify_ready();
+    result.ok = true;
+    result.generation = generation;
+    return result;
 }
 
 void Process::drain() {
@@ -167,6 +217,8 @@ void Process::drain() {
     sd_notify_send("STOPPING=1");
     log(LogLevel::info, "stop", "draining: no new connections, finishing in-flight requests");
     for (auto& w : workers_) w->request_drain();
+    if (admin_) admin_->close();
+    if (probe_) probe_->close();
     // Closing the signal handles lets uv_run return; a second SIGTERM/SIGINT during the drain then
     // takes the default action (exit at once), as operators expect.
     for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);

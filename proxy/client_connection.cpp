@@ -240,6 +240,7 @@ int ClientConnection::on_head(MessageHead& head) {
     if (!target.empty() && target.front() != '/' && target != "*") split_absolute_form(target, authority, path);
     path = path.substr(0, path.find('?'));
     route_ = &conf::match_route(config, path);
+    route_id_ = worker_.route_id(route_);
 
     client_ip_ = resolve_client_ip(peer_ip_, peer_trusted_, head.find(FieldId::x_forwarded_for), head.find(FieldId::x_real_ip),
                                    config.trusted_proxies);
@@ -527,12 +528,16 @@ void ClientConnection::respond_local(int status, std::string_view detail, bool c
     finish_exchange();
 }
 
+// Every finished exchange passes here once: metrics, the access log line, the slow-request log.
 void ClientConnection::write_access_log() {
+    uint64_t now = core::now_ns();
+    auto& metrics = worker_.metrics();
+    metrics.http_requests.inc(route_id_, status_);
+    metrics.request_duration.observe_ns(route_id_, now - started_ns_);
     const auto& config = config_ ? config_ : worker_.config();
     auto slow = static_cast<double>(config->log.slow_request.count());
     bool access_log = worker_.access_log_enabled();
     if (!access_log && slow <= 0) return;
-    uint64_t now = core::now_ns();
     double duration = core::ns_to_ms(now - started_ns_);
     AccessRecord record;
     record.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
@@ -554,6 +559,7 @@ void ClientConnection::write_access_log() {
 void ClientConnection::reset_exchange() {
     config_.reset();
     route_ = nullptr;
+    route_id_ = core::metrics::kOtherRoute;
     request_id_.clear();
     client_ip_.clear();
     request_line_.clear();

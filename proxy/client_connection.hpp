@@ -11,6 +11,7 @@
 #include "conf/schema.hpp"
 #include "core/config_holder.hpp"
 #include "core/deadline.hpp"
+#include "core/metrics.hpp"
 #include "core/stream_writer.hpp"
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
@@ -112,6 +113,7 @@ private:
     // The current exchange.
     core::ConfigPtr config_;
     const conf::Route* route_ = nullptr;
+    core::metrics::RouteId route_id_ = core::metrics::kOtherRoute;  // requests refused before routing count here
     UpstreamConnection* upstream_ = nullptr;
     std::string request_id_;
     std::string client_ip_;

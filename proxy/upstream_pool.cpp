@@ -18,7 +18,8 @@ void UpstreamLimiter::release(int max) {
     }
 }
 
-UpstreamPool::UpstreamPool(uv_loop_t* loop, UpstreamLimiter& limiter) : loop_(loop), limiter_(limiter) {}
+UpstreamPool::UpstreamPool(uv_loop_t* loop, UpstreamLimiter& limiter, core::metrics::UpstreamCounters& counters)
+    : loop_(loop), limiter_(limiter), counters_(counters) {}
 
 UpstreamPool::~UpstreamPool() = default;
 
@@ -80,10 +81,12 @@ void UpstreamPool::start_connection(UpstreamListener* listener, bool fresh) {
             c->holds_slot_ = config_.max_connections > 0;
             c->set_listener(listener);
             busy_.push_back(c);
+            counters_.reuses.inc();
             listener->upstream_ready(c);
             return;
         }
     }
+    counters_.connects.inc();
     auto* c = new UpstreamConnection(*this, loop_, unix_socket_);
     c->holds_slot_ = config_.max_connections > 0;
     c->set_listener(listener);
@@ -115,6 +118,7 @@ void UpstreamPool::on_queue_timeout(uv_timer_t* timer) {
     UpstreamPool* pool = waiter->pool;
     UpstreamListener* listener = waiter->listener;
     pool->remove_waiter(waiter);
+    pool->counters_.queue_timeouts.inc();
     listener->upstream_failed(UpstreamError::queue_timeout, /*reused_connection=*/false);
 }
 
@@ -155,6 +159,16 @@ void UpstreamPool::connected(UpstreamConnection* c) {
 }
 
 void UpstreamPool::failed(UpstreamConnection* c, UpstreamError error) {
+    switch (error) {
+        case UpstreamError::connect_failed: counters_.connect_failed.inc(); break;
+        case UpstreamError::connect_timeout: counters_.connect_timeouts.inc(); break;
+        case UpstreamError::queue_timeout: counters_.queue_timeouts.inc(); break;
+        case UpstreamError::read_timeout: counters_.read_timeouts.inc(); break;
+        case UpstreamError::closed_before_head:
+        case UpstreamError::closed_mid_body: counters_.closed.inc(); break;
+        case UpstreamError::bad_response: counters_.bad_responses.inc(); break;
+        case UpstreamError::write_failed: counters_.write_failed.inc(); break;
+    }
     busy_.remove(c);
     if (c->holds_slot_) {
         c->holds_slot_ = false;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conf/schema.hpp"
+#include "core/metrics.hpp"
 #include "proxy/intrusive_list.hpp"
 #include "proxy/upstream_connection.hpp"
 
@@ -54,7 +55,7 @@ private:
 
 class UpstreamPool {
 public:
-    UpstreamPool(uv_loop_t* loop, UpstreamLimiter& limiter);
+    UpstreamPool(uv_loop_t* loop, UpstreamLimiter& limiter, core::metrics::UpstreamCounters& counters);
     ~UpstreamPool();
     UpstreamPool(const UpstreamPool&) = delete;
     UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -100,6 +101,7 @@ private:
 
     uv_loop_t* loop_;
     UpstreamLimiter& limiter_;
+    core::metrics::UpstreamCounters& counters_;  // one counter per decision: connect, reuse, each failure
     conf::UpstreamConfig config_;
     sockaddr_storage address_{};
     bool unix_socket_ = false;

@@ -26,6 +26,7 @@ Worker::Worker(int index, SharedState& shared, int listen_fd, bool unix_listener
       listen_fd_(listen_fd),
       unix_listener_(unix_listener),
       config_view_(shared.config),
+      metrics_(shared.metrics.register_thread()),
       access_log_(shared.access_log) {
     std::random_device random;
     id_state_[0] = (static_cast<uint64_t>(random()) << 32) ^ random();
@@ -38,8 +39,10 @@ Worker::~Worker() { join(); }
 std::string Worker::start() {
     uv_loop_init(&loop_);
     loop_.data = this;
-    upstream_ = std::make_unique<UpstreamPool>(&loop_, shared_.limiter);
+    upstream_ = std::make_unique<UpstreamPool>(&loop_, shared_.limiter, metrics_.upstream);
     const core::ConfigPtr& config = config_view_.current();
+    route_ids_ = shared_.metrics.intern_routes(config->routes);
+    route_base_ = config->routes.data();
     std::string error;
     if (!upstream_->configure(config->upstream, error)) return error;
     upstream_generation_ = config_view_.generation();
@@ -98,6 +101,8 @@ const core::ConfigPtr& Worker::config() {
         }
         access_log_json_ = config->log.format == "json";
         access_log_enabled_ = config->log.access_log != "off";
+        route_ids_ = shared_.metrics.intern_routes(config->routes);  // off the request path: once per reload
+        route_base_ = config->routes.data();
     }
     return config;
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/config_holder.hpp"
+#include "core/metrics.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/client_connection.hpp"
 #include "proxy/intrusive_list.hpp"
@@ -20,10 +21,11 @@ namespace portico::proxy {
 // What all workers share; owned by the process.
 struct SharedState {
     core::ConfigHolder& config;
+    core::metrics::Registry& metrics;
     UpstreamLimiter limiter;
     AccessLogSink access_log;
     std::atomic<int> connections{0};  // across workers, for limits.max_connections
-    explicit SharedState(core::ConfigHolder& holder) : config(holder) {}
+    SharedState(core::ConfigHolder& holder, core::metrics::Registry& registry) : config(holder), metrics(registry) {}
 };
 
 class Worker {
@@ -53,6 +55,12 @@ public:
     bool access_log_enabled() const { return access_log_enabled_; }
     void connection_closed(ClientConnection* connection);
     int index() const { return index_; }
+    core::metrics::ThreadMetrics& metrics() { return metrics_; }
+    // The metrics id of a route of the snapshot config() last returned.
+    core::metrics::RouteId route_id(const conf::Route* route) const {
+        size_t i = static_cast<size_t>(route - route_base_);
+        return i < route_ids_.size() ? route_ids_[i] : core::metrics::kOtherRoute;
+    }
 
 private:
     void run();
@@ -83,6 +91,9 @@ private:
     bool draining_ = false;
     bool finished_ = false;
     core::ConfigView config_view_;
+    core::metrics::ThreadMetrics& metrics_;
+    std::vector<core::metrics::RouteId> route_ids_;  // per entry of the current config's routes
+    const conf::Route* route_base_ = nullptr;
     uint64_t upstream_generation_ = 0;
     std::unique_ptr<UpstreamPool> upstream_;
     AccessLogBuffer access_log_;

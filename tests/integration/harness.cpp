@@ -839,7 +839,10 @@ std::string PorticoSettings::to_yaml(const std::string& access_log, uint16_t adm
     y += "cache:\n  enabled: false\n";
     y += "compression:\n  enabled: false\n";
     y += "pool:\n  enabled: false\n";
-    if (admin) y += fmt::format("admin:\n  listen: 127.0.0.1:{}\n", admin_port);
+    if (admin) {
+        y += fmt::format("admin:\n  listen: 127.0.0.1:{}\n", admin_port);
+        if (!admin_token_file.empty()) y += fmt::format("  token_file: {}\n", admin_token_file);
+    }
     y += "log:\n";
     y += fmt::format("  level: {}\n", log_level);
     y += "  format: text\n";

@@ -303,6 +303,7 @@ struct PorticoSettings {
     std::optional<std::string> trusted_proxies;  // e.g. "[]"; nullopt = default
     std::string log_level = "info";
     bool admin = true;  // admin.listen on a free port (never the fixed default 9901)
+    std::string admin_token_file;  // admin.token_file; "" = no token
     std::string extra;  // raw YAML appended at the end
 
     std::string to_yaml(const std::string& access_log, uint16_t admin_port) const;
@@ -319,6 +320,7 @@ public:
     Portico& operator=(const Portico&) = delete;
 
     Endpoint endpoint() const;
+    Endpoint admin_endpoint() const { return Endpoint::tcp(admin_port_); }
     uint16_t port() const { return port_; }
     std::string url(std::string_view target) const;  // http://127.0.0.1:N/target (TCP only)
     const std::string& config_path() const { return config_path_; }
