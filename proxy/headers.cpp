@@ -54,6 +54,16 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out.append("\r\n");
 }
 
+// "HTTP/1.1 200 OK": the upstream's reason phrase kept, ours when it sent none.
+void append_status_line(std::string& out, const MessageHead& response) {
+    out.append("HTTP/1.1 ");
+    out.append(fmt::format_int(response.status).str());
+    out.push_back(' ');
+    std::string_view reason = response.reason();
+    out.append(reason.empty() ? reason_phrase(response.status) : reason);
+    out.append("\r\n");
+}
+
 void append_content_length(std::string& out, uint64_t length) {
     out.append("Content-Length: ");
     out.append(fmt::format_int(length).str());
@@ -156,12 +166,7 @@ void build_upstream_request(std::string& out, const MessageHead& request,
 
 void build_client_response(std::string& out, const MessageHead& response,
                            const ClientResponseContext& context) {
-    out.append("HTTP/1.1 ");
-    out.append(fmt::format_int(response.status).str());
-    out.push_back(' ');
-    std::string_view reason = response.reason();
-    out.append(reason.empty() ? reason_phrase(response.status) : reason);
-    out.append("\r\n");
+    append_status_line(out, response);
     ConnectionTokens connection_tokens(response);
     std::string_view app_timing;
     for (size_t i = 0; i < response.header_count(); ++i) {
@@ -211,12 +216,7 @@ void build_client_response(std::string& out, const MessageHead& response,
 }
 
 void build_interim_response(std::string& out, const MessageHead& response) {
-    out.append("HTTP/1.1 ");
-    out.append(fmt::format_int(response.status).str());
-    out.push_back(' ');
-    std::string_view reason = response.reason();
-    out.append(reason.empty() ? reason_phrase(response.status) : reason);
-    out.append("\r\n");
+    append_status_line(out, response);
     ConnectionTokens connection_tokens(response);
     for (size_t i = 0; i < response.header_count(); ++i) {
         FieldId id = response.header_id(i);
