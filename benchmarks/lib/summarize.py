@@ -94,10 +94,27 @@ def main():
 
     # Targets from the issue. Throughput per server core = requests per proxy CPU-second, which
     # stays meaningful when wrk (not the proxy) limits req/s.
-    per_core = ratio(median(rows, "portico", "proxy_rps_per_core"), median(rows, "nginx", "proxy_rps_per_core"))
-    p99 = ratio(median(rows, "portico", "p99_us"), median(rows, "nginx", "p99_us"))
+    # The machine drifts between rounds (both servers slow down together), so the verdict uses
+    # the median of per-round paired ratios (portico and nginx of the same round run back to
+    # back); the ratio of the two medians is printed beside it.
+    def paired(key, invert=False):
+        ratios = []
+        for rnd in sorted({r["round"] for r in rows}):
+            p = [r[key] for r in rows if r["server"] == "portico" and r["round"] == rnd]
+            n = [r[key] for r in rows if r["server"] == "nginx" and r["round"] == rnd]
+            if p and n and p[0] and n[0]:
+                ratios.append(n[0] / p[0] if invert else p[0] / n[0])
+        return ratios
+    per_core_pairs = paired("proxy_rps_per_core")
+    per_core = statistics.median(per_core_pairs) if per_core_pairs else float("nan")
+    per_core_of_medians = ratio(median(rows, "portico", "proxy_rps_per_core"), median(rows, "nginx", "proxy_rps_per_core"))
+    p99_pairs = paired("p99_us")
+    p99 = statistics.median(p99_pairs) if p99_pairs else float("nan")
     w(f"{'target (workers: 1)':52}{'measured':>14}{'target':>12}{'':>4}verdict")
     w(f"{'throughput per proxy core, portico/nginx':52}{per_core:>13.2f}x{'>= 1.20x':>12}    {verdict(per_core >= 1.2)}")
+    if per_core_pairs:
+        w(f"    (median of per-round pairs; pairs {min(per_core_pairs):.2f}x..{max(per_core_pairs):.2f}x; "
+          f"ratio of medians {per_core_of_medians:.2f}x)")
     w(f"{'latency p99, portico/nginx':52}{p99:>13.2f}x{'<= 1.00x':>12}    {verdict(p99 <= 1.0)}")
     idle = facts.get("portico_idle_rss_kib")
     if idle:
