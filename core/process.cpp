@@ -2,6 +2,8 @@
 #include "core/process.hpp"
 
 #include <csignal>
+#include <cstdlib>
+#include <unistd.h>
 #include <ctime>
 #include <memory>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "admin/routes.hpp"
 #include "admin/server.hpp"
 #include "conf/loader.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/notify.hpp"
@@ -31,6 +34,8 @@ public:
 
 private:
     static void on_signal(uv_signal_t* handle, int signum);
+    static void on_watchdog(uv_timer_t* timer);
+    void start_watchdog();
     admin::ReloadResult reload() override;
     void drain();
     // admin::AdminBackend
@@ -49,6 +54,13 @@ private:
     std::unique_ptr<proxy::UpstreamProbe> probe_;
     uv_loop_t loop_{};
     uv_signal_t sighup_{}, sigterm_{}, sigint_{}, sigusr1_{};
+    uv_timer_t watchdog_{};
+    bool watchdog_active_ = false;
+    bool watchdog_pings_ = false;
+    std::vector<uint64_t> last_heartbeats_;
+    std::vector<uint64_t> last_beat_ns_;
+    uint64_t last_requests_ = 0;
+    uint64_t last_status_ns_ = 0;
     std::vector<std::unique_ptr<proxy::Worker>> workers_;
     bool draining_ = false;
 };
@@ -120,6 +132,7 @@ int Process::run() {
         return 2;
     }
 
+    start_watchdog();
     log(LogLevel::info, "start", "portico {} listening on {} with {} workers, upstream {}, admin on {}",
         PORTICO_VERSION, config->listen.text, workers, config->upstream.address.text, config->admin.listen.text);
     notify_ready();
@@ -219,10 +232,71 @@ void Process::drain() {
     for (auto& w : workers_) w->request_drain();
     if (admin_) admin_->close();
     if (probe_) probe_->close();
+    if (watchdog_active_) uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+    watchdog_active_ = false;
     // Closing the signal handles lets uv_run return; a second SIGTERM/SIGINT during the drain then
     // takes the default action (exit at once), as operators expect.
     for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
     std::signal(SIGHUP, SIG_IGN);
+}
+
+// Under systemd with WatchdogSec=, $WATCHDOG_USEC asks for WATCHDOG=1 pings. A ping is sent
+// only while every worker's loop is turning (its heartbeat moved), so a stuck worker makes
+// systemd restart the service instead of being hidden by a healthy main thread. Each tick also
+// refreshes STATUS= with live figures.
+void Process::start_watchdog() {
+    const char* usec_text = std::getenv("WATCHDOG_USEC");
+    const char* pid_text = std::getenv("WATCHDOG_PID");
+    uint64_t interval_ms = 5000;  // STATUS refresh when there is no watchdog
+    bool pings = false;
+    if (usec_text != nullptr && (pid_text == nullptr || std::strtol(pid_text, nullptr, 10) == getpid())) {
+        uint64_t usec = std::strtoull(usec_text, nullptr, 10);
+        if (usec > 0) {
+            interval_ms = std::max<uint64_t>(1, usec / 1000 / 2);  // twice per period, as sd_watchdog_enabled advises
+            pings = true;
+        }
+    }
+    if (!pings && std::getenv("NOTIFY_SOCKET") == nullptr) return;  // nobody listens
+    watchdog_pings_ = pings;
+    last_status_ns_ = now_ns();
+    last_heartbeats_.assign(workers_.size(), 0);
+    last_beat_ns_.assign(workers_.size(), last_status_ns_);
+    for (size_t i = 0; i < workers_.size(); ++i) last_heartbeats_[i] = workers_[i]->heartbeat();
+    uv_timer_init(&loop_, &watchdog_);
+    watchdog_.data = this;
+    uv_timer_start(&watchdog_, &Process::on_watchdog, interval_ms, interval_ms);
+    watchdog_active_ = true;
+}
+
+void Process::on_watchdog(uv_timer_t* timer) {
+    auto* self = static_cast<Process*>(timer->data);
+    // A worker is alive when its heartbeat (every 250 ms) moved within the last 2 s, whatever
+    // the watchdog period is.
+    uint64_t now = now_ns();
+    bool alive = true;
+    for (size_t i = 0; i < self->workers_.size(); ++i) {
+        uint64_t beat = self->workers_[i]->heartbeat();
+        if (beat != self->last_heartbeats_[i]) {
+            self->last_heartbeats_[i] = beat;
+            self->last_beat_ns_[i] = now;
+        } else if (now - self->last_beat_ns_[i] > 2'000'000'000ull) {
+            alive = false;
+        }
+    }
+    metrics::Snapshot snapshot = self->metrics_.snapshot();
+    double seconds = static_cast<double>(now - self->last_status_ns_) / 1e9;
+    double rate = seconds > 0 ? static_cast<double>(snapshot.requests() - self->last_requests_) / seconds : 0;
+    self->last_requests_ = snapshot.requests();
+    self->last_status_ns_ = now;
+    std::string status = fmt::format("STATUS=serving {:.0f} req/s, {} connections, {} requests, config generation {}",
+                                     rate, self->shared_.connections.load(std::memory_order_relaxed),
+                                     snapshot.requests(), self->holder_.generation());
+    if (self->watchdog_pings_ && alive) {
+        sd_notify_send("WATCHDOG=1\n" + status);
+    } else {
+        if (self->watchdog_pings_) log(LogLevel::error, "watchdog", "a worker loop is not turning: no WATCHDOG=1 ping");
+        sd_notify_send(status);
+    }
 }
 
 }  // namespace

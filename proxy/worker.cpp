@@ -152,7 +152,11 @@ void Worker::on_async(uv_async_t* async) {
 
 void Worker::on_wake(uv_async_t* async) { static_cast<Worker*>(async->data)->upstream_->wake(); }
 
-void Worker::on_flush_timer(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
+void Worker::on_flush_timer(uv_timer_t* timer) {
+    auto* self = static_cast<Worker*>(timer->data);
+    self->access_log_.flush();
+    self->heartbeat_.fetch_add(1, std::memory_order_relaxed);
+}
 
 void Worker::begin_drain() {
     draining_ = true;

@@ -55,6 +55,8 @@ public:
     bool access_log_enabled() const { return access_log_enabled_; }
     void connection_closed(ClientConnection* connection);
     int index() const { return index_; }
+    // Advances every 250 ms while the worker's loop turns: the watchdog's proof of life.
+    uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
     core::metrics::ThreadMetrics& metrics() { return metrics_; }
     // The metrics id of a route of the snapshot config() last returned.
     core::metrics::RouteId route_id(const conf::Route* route) const {
@@ -104,6 +106,7 @@ private:
     IntrusiveList<ClientConnection, &ClientConnection::hook> connections_;
     std::string start_error_;
     std::atomic<int> started_{0};  // 0 starting, 1 listening, -1 failed
+    std::atomic<uint64_t> heartbeat_{0};
 };
 
 }  // namespace portico::proxy

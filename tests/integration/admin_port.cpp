@@ -137,4 +137,20 @@ BOOST_AUTO_TEST_CASE(token_file_guards_every_call) {
     BOOST_TEST(refused.second.find("401") != std::string::npos, refused.second);
 }
 
+// systemd's watchdog: with $WATCHDOG_USEC, WATCHDOG=1 pings arrive twice per period, each with a
+// STATUS= line of live figures (the unit's WatchdogSec= restarts a portico whose loops stop).
+BOOST_AUTO_TEST_CASE(watchdog_pings_carry_live_status) {
+    setenv("WATCHDOG_USEC", "400000", 1);  // inherited by the portico the Stack spawns
+    Stack s;
+    unsetenv("WATCHDOG_USEC");
+    BOOST_TEST(http_get(s.endpoint(), "/echo/watched").status == 200);
+    BOOST_TEST(s.portico->notify().wait_for("WATCHDOG=1", 3s));
+    BOOST_TEST(s.portico->notify().wait_for("WATCHDOG=1", 3s));  // and again: a periodic ping
+    bool status_seen = false;
+    for (const auto& line : s.portico->notify().history()) {
+        if (line.rfind("STATUS=serving ", 0) == 0 && line.find("req/s") != std::string::npos) status_seen = true;
+    }
+    BOOST_TEST(status_seen);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
