@@ -36,6 +36,8 @@ cache:
   enabled: true
   path: /var/cache/portico
   max_size: 1GiB
+  max_object_size: 64MiB
+  lock_timeout: 5s
   invalidate_on_unsafe: true
   key: { sort_query: true, ignore_params: [utm_*, fbclid, gclid] }
 routes:

@@ -156,6 +156,8 @@ std::string to_yaml(const Config& c) {
     kv(out, "enabled", c.cache.enabled);
     kv(out, "path", c.cache.path);
     size_kv(out, "max_size", c.cache.max_size);
+    size_kv(out, "max_object_size", c.cache.max_object_size);
+    kv(out, "lock_timeout", c.cache.lock_timeout);
     kv(out, "invalidate_on_unsafe", c.cache.invalidate_on_unsafe);
     out << Key << "key" << Value << BeginMap;
     kv(out, "sort_query", c.cache.key.sort_query);

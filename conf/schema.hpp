@@ -79,6 +79,11 @@ struct CacheConfig {
     std::string path = "/var/cache/portico";
     uint64_t max_size = 1024ull * 1024 * 1024;
     bool invalidate_on_unsafe = true;
+    // Additions to INTERFACE.md: a response bigger than this is streamed but not stored (so one
+    // huge download cannot evict the hot set), and how long requests coalesced behind an in-flight
+    // fetch of the same key wait before going upstream themselves (nginx's proxy_cache_lock_timeout).
+    uint64_t max_object_size = 64ull * 1024 * 1024;
+    Duration lock_timeout{5000};
     CacheKeyConfig key;
     std::string notify_channel;  // empty = off
 };

@@ -100,10 +100,13 @@ void decode_compression(const Node& n, CompressionConfig& c) {
 }
 
 void decode_cache(const Node& n, CacheConfig& c) {
-    expect_keys(n, "cache", {"enabled", "path", "max_size", "invalidate_on_unsafe", "key", "notify_channel"});
+    expect_keys(n, "cache", {"enabled", "path", "max_size", "max_object_size", "lock_timeout",
+                                "invalidate_on_unsafe", "key", "notify_channel"});
     with(n, "enabled", [&](const Node& v) { c.enabled = to_bool(v, "cache.enabled"); });
     with(n, "path", [&](const Node& v) { c.path = to_absolute_path(v, "cache.path"); });
     with(n, "max_size", [&](const Node& v) { c.max_size = to_size(v, "cache.max_size", 1024 * 1024); });
+    with(n, "max_object_size", [&](const Node& v) { c.max_object_size = to_size(v, "cache.max_object_size", 1); });
+    with(n, "lock_timeout", [&](const Node& v) { c.lock_timeout = to_duration(v, "cache.lock_timeout"); });
     with(n, "invalidate_on_unsafe", [&](const Node& v) {
         c.invalidate_on_unsafe = to_bool(v, "cache.invalidate_on_unsafe");
     });

@@ -25,7 +25,37 @@ enum class FieldId : uint8_t {
     x_real_ip,
     x_request_id,
     server_timing,
+    // Fields the cache reads (on requests and responses) or strips before the client.
+    age,
+    authorization,
+    cache_control,
+    cache_tag,
+    cdn_cache_control,
+    content_location,
+    date,
+    etag,
+    expires,
+    if_match,
+    if_modified_since,
+    if_none_match,
+    if_range,
+    if_unmodified_since,
+    last_modified,
+    location,
+    portico_cache_control,
+    pragma,
+    range,
+    set_cookie,
+    surrogate_control,
+    surrogate_key,
+    vary,
 };
+
+// Fields meant for Portico alone (RFC 9213 targeted fields, purge tags): never sent to a client.
+constexpr bool for_portico_only(FieldId id) {
+    return id == FieldId::portico_cache_control || id == FieldId::cdn_cache_control ||
+           id == FieldId::surrogate_control || id == FieldId::surrogate_key || id == FieldId::cache_tag;
+}
 
 FieldId classify_field(std::string_view name);
 

@@ -79,6 +79,32 @@ void append_millis(std::string& out, double ms) {
     out.append(frac, 4);
 }
 
+// X-Request-ID, Portico's extra fields, framing and Connection: the fields every response to a
+// client ends with, proxied or served from the cache.
+void append_tail_fields(std::string& out, int status, const ClientResponseContext& context) {
+    append_header(out, "X-Request-ID", context.request_id);
+    out.append(context.extra_headers);
+    switch (context.framing) {
+        case ClientFraming::content_length:
+            append_content_length(out, context.content_length);
+            break;
+        case ClientFraming::chunked:
+            out.append("Transfer-Encoding: chunked\r\n");
+            break;
+        case ClientFraming::none:
+            // A response with no body still states its length unless the status forbids it.
+            if (status >= 200 && status != 204 && status != 304) append_content_length(out, context.content_length);
+            break;
+        case ClientFraming::until_close:
+            break;
+    }
+    if (context.close) {
+        out.append("Connection: close\r\n");
+    } else if (context.keep_alive_1_0) {
+        out.append("Connection: keep-alive\r\n");
+    }
+}
+
 }  // namespace
 
 bool is_hop_by_hop(const MessageHead& head, std::string_view name) {
@@ -122,6 +148,13 @@ void build_upstream_request(std::string& out, const MessageHead& request,
             case FieldId::x_forwarded_host:
                 forwarded_host = value;
                 continue;
+            case FieldId::if_none_match:
+            case FieldId::if_modified_since:
+            case FieldId::if_match:
+            case FieldId::if_unmodified_since:
+            case FieldId::if_range:
+                if (context.drop_conditionals) continue;
+                break;
             default:
                 break;
         }
@@ -129,6 +162,7 @@ void build_upstream_request(std::string& out, const MessageHead& request,
         if (always_hop_by_hop(id) || connection_tokens.contains(name)) continue;
         append_header(out, name, value);
     }
+    out.append(context.extra_headers);
     append_header(out, "Host", host.empty() ? context.default_host : trim(host));
 
     // The chain is passed on with the peer appended (as nginx's $proxy_add_x_forwarded_for);
@@ -171,7 +205,10 @@ void build_client_response(std::string& out, const MessageHead& response,
     std::string_view app_timing;
     for (size_t i = 0; i < response.header_count(); ++i) {
         FieldId id = response.header_id(i);
-        if (id == FieldId::content_length || id == FieldId::x_request_id || always_hop_by_hop(id)) continue;
+        if (id == FieldId::content_length || id == FieldId::x_request_id || always_hop_by_hop(id) ||
+            for_portico_only(id)) {
+            continue;
+        }
         if (id == FieldId::server_timing) {
             if (app_timing.empty()) app_timing = response.header_value(i);
             continue;
@@ -190,28 +227,24 @@ void build_client_response(std::string& out, const MessageHead& response,
         out.append(app_timing);
     }
     out.append("\r\n");
-    append_header(out, "X-Request-ID", context.request_id);
-    switch (context.framing) {
-        case ClientFraming::content_length:
-            append_content_length(out, context.content_length);
-            break;
-        case ClientFraming::chunked:
-            out.append("Transfer-Encoding: chunked\r\n");
-            break;
-        case ClientFraming::none:
-            // A response with no body still states its length unless the status forbids it.
-            if (response.status >= 200 && response.status != 204 && response.status != 304) {
-                append_content_length(out, context.content_length);
-            }
-            break;
-        case ClientFraming::until_close:
-            break;
-    }
-    if (context.close) {
-        out.append("Connection: close\r\n");
-    } else if (context.keep_alive_1_0) {
-        out.append("Connection: keep-alive\r\n");
-    }
+    append_tail_fields(out, response.status, context);
+    out.append("\r\n");
+}
+
+void build_cached_response_head(std::string& out, int status, std::string_view stored_fields,
+                                const ClientResponseContext& context, bool omit_length) {
+    out.append("HTTP/1.1 ");
+    out.append(fmt::format_int(status).str());
+    out.push_back(' ');
+    out.append(reason_phrase(status));
+    out.append("\r\n");
+    out.append(stored_fields);
+    out.append("Server-Timing: portico;dur=");
+    append_millis(out, context.portico_ms);
+    out.append("\r\n");
+    ClientResponseContext tail = context;
+    if (omit_length) tail.framing = ClientFraming::until_close;  // writes no framing field
+    append_tail_fields(out, status, tail);
     out.append("\r\n");
 }
 

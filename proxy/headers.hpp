@@ -20,6 +20,10 @@ struct UpstreamRequestContext {
     std::string_view request_id;
     std::string_view proto = "http";
     std::string_view default_host;   // Host for requests that had none (HTTP/1.0)
+    // The cache revalidates with its own validators: the client's conditional fields are left out
+    // and `extra_headers` ("If-None-Match: …\r\n") carries the stored entry's instead.
+    bool drop_conditionals = false;
+    std::string_view extra_headers;  // complete lines, each ending in CRLF
 };
 
 // Appends the request line and headers for the upstream (HTTP/1.1, keep-alive) to `out`.
@@ -36,13 +40,22 @@ struct ClientResponseContext {
     uint64_t content_length = 0;
     bool close = false;          // Connection: close
     bool keep_alive_1_0 = false; // an HTTP/1.0 client that asked for keep-alive
+    std::string_view extra_headers;  // complete lines (X-Cache, Cache-Status…), each ending in CRLF
 };
 
+// Fields meant for Portico alone (targeted cache fields, purge tags) never reach the client.
 void build_client_response(std::string& out, const MessageHead& response,
                            const ClientResponseContext& context);
 
 // An informational (1xx) response from the upstream, passed on without hop-by-hop fields.
 void build_interim_response(std::string& out, const MessageHead& response);
+
+// The first lines of a response served from the cache: status line, the stored field lines
+// (`stored_fields`, already without hop-by-hop and Portico-only fields), then Server-Timing,
+// X-Request-ID, `extra_headers` (Age, X-Cache, Cache-Status…), framing, Connection and the empty
+// line. No framing field with `omit_length` (a 304 states no length).
+void build_cached_response_head(std::string& out, int status, std::string_view stored_fields,
+                                const ClientResponseContext& context, bool omit_length = false);
 
 // Portico's own complete answer (error pages and the like); a small text body.
 void build_local_response(std::string& out, int status, std::string_view detail,

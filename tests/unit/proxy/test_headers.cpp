@@ -128,3 +128,67 @@ BOOST_AUTO_TEST_CASE(interim_response_keeps_link_headers) {
     build_interim_response(out, resp);
     BOOST_TEST(out == "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
 }
+
+BOOST_AUTO_TEST_CASE(client_response_strips_fields_meant_for_portico) {
+    MessageHead resp = parse(HTTP_RESPONSE,
+                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=5\r\n"
+                             "Portico-Cache-Control: max-age=60\r\nCDN-Cache-Control: max-age=30\r\n"
+                             "Surrogate-Control: max-age=10\r\nSurrogate-Key: user:1 page\r\nCache-Tag: a,b\r\n"
+                             "ETag: \"x\"\r\n\r\nok");
+    ClientResponseContext context;
+    context.request_id = "rid";
+    context.framing = ClientFraming::content_length;
+    context.content_length = 2;
+    context.extra_headers = "X-Cache: MISS\r\n";
+    std::string out;
+    build_client_response(out, resp, context);
+    BOOST_TEST(contains(out, "Cache-Control: max-age=5\r\n"));
+    BOOST_TEST(contains(out, "ETag: \"x\"\r\n"));
+    BOOST_TEST(contains(out, "X-Cache: MISS\r\n"));
+    for (const char* hidden : {"Portico-Cache-Control", "CDN-Cache-Control", "Surrogate-Control", "Surrogate-Key",
+                               "Cache-Tag"}) {
+        BOOST_TEST_CONTEXT(hidden) { BOOST_TEST(!contains(out, hidden)); }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(upstream_request_can_swap_conditionals_for_the_caches_own) {
+    MessageHead req = parse(HTTP_REQUEST,
+                            "GET /x HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"client\"\r\n"
+                            "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nAccept: */*\r\n\r\n");
+    UpstreamRequestContext context;
+    context.peer_ip = context.client_ip = "127.0.0.1";
+    context.request_id = "rid";
+    std::string kept;
+    build_upstream_request(kept, req, context);
+    BOOST_TEST(contains(kept, "If-None-Match: \"client\"\r\n"));
+
+    context.drop_conditionals = true;
+    context.extra_headers = "If-None-Match: \"stored\"\r\n";
+    std::string swapped;
+    build_upstream_request(swapped, req, context);
+    BOOST_TEST(!contains(swapped, "\"client\""));
+    BOOST_TEST(!contains(swapped, "If-Modified-Since"));
+    BOOST_TEST(contains(swapped, "If-None-Match: \"stored\"\r\n"));
+    BOOST_TEST(contains(swapped, "Accept: */*\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(cached_response_head) {
+    ClientResponseContext context;
+    context.request_id = "rid";
+    context.framing = ClientFraming::content_length;
+    context.content_length = 1024;
+    context.extra_headers = "Age: 3\r\nX-Cache: HIT\r\n";
+    std::string out;
+    build_cached_response_head(out, 200, "Content-Type: application/json\r\nETag: \"e\"\r\n", context);
+    BOOST_TEST(out.rfind("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"e\"\r\n", 0) == 0u);
+    BOOST_TEST(contains(out, "Age: 3\r\nX-Cache: HIT\r\n"));
+    BOOST_TEST(contains(out, "Content-Length: 1024\r\n"));
+    BOOST_TEST(contains(out, "X-Request-ID: rid\r\n"));
+    BOOST_TEST(out.size() >= 4u);
+    BOOST_TEST(out.substr(out.size() - 4) == "\r\n\r\n");
+
+    std::string not_modified;
+    build_cached_response_head(not_modified, 304, "ETag: \"e\"\r\n", context, /*omit_length=*/true);
+    BOOST_TEST(not_modified.rfind("HTTP/1.1 304 Not Modified\r\n", 0) == 0u);
+    BOOST_TEST(!contains(not_modified, "Content-Length"));
+}
