@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Turns a benchmark's raw measurements (runs.tsv, facts.tsv) into the readable summary that
 # proxy_passthrough.sh prints and saves: medians per server, portico/nginx ratios, the targets.
-# Usage: summarize.py RUNS_TSV FACTS_TSV
+# Usage: summarize.py RUNS_TSV FACTS_TSV            (proxy_passthrough.sh)
+#        summarize.py --cache RUNS_TSV FACTS_TSV    (cache_hits.sh: portico vs nginx vs Varnish)
 import statistics
 import sys
 
@@ -12,7 +13,7 @@ def read_runs(path):
         rows = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
     for row in rows:
         for key in row:
-            if key not in ("server",):
+            if key not in ("server", "size"):
                 row[key] = float(row[key])
     return rows
 
@@ -177,5 +178,140 @@ def main():
     print("\n".join(out))
 
 
+# ---------------------------------------------------------------------------------------------
+# cache_hits.sh: portico vs nginx proxy_cache vs Varnish, per document size.
+
+CACHE_LABELS = {"portico": "portico", "nginx": "nginx", "varnish": "varnish"}
+SIZE_TEXT = {"1k": "1 KiB JSON (1024 bytes)", "100k": "100 KiB JSON (102400 bytes)"}
+
+
+def main_cache(runs_path, facts_path):
+    rows = read_runs(runs_path)
+    facts = read_facts(facts_path)
+    servers = facts.get("servers", "portico nginx varnish").split()
+    sizes = facts.get("sizes", "1k 100k").split()
+    out = []
+    w = out.append
+    for r in rows:
+        r["rps_per_core"] = 1e6 / r["server_cpu_us"] if r["server_cpu_us"] > 0 else float("nan")
+
+    def med(server, size, key):
+        values = [r[key] for r in rows if r["server"] == server and r["size"] == size]
+        return statistics.median(values) if values else float("nan")
+
+    def paired(size, a, b, key):
+        ratios = []
+        for rnd in sorted({r["round"] for r in rows if r["size"] == size}):
+            x = [r[key] for r in rows if r["server"] == a and r["size"] == size and r["round"] == rnd]
+            y = [r[key] for r in rows if r["server"] == b and r["size"] == size and r["round"] == rnd]
+            if x and y and y[0]:
+                ratios.append(x[0] / y[0])
+        return ratios
+
+    w(f"Portico cache-hit benchmark, {facts.get('date', '?')}")
+    w(f"  machine: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, Linux {facts.get('kernel', '?')}")
+    if "portico" in servers:
+        w(f"  portico: {facts.get('portico_bin', '?')} ({facts.get('portico_version', '?')}, "
+          f"build type {facts.get('portico_build_type', '?')}), workers: 1, LMDB cache")
+    if "nginx" in servers:
+        w(f"  nginx:   {facts.get('nginx_version', '?')}, worker_processes 1, proxy_cache (honours Cache-Control)")
+    if "varnish" in servers:
+        w(f"  varnish: {facts.get('varnish_version', '?')}, built-in VCL, -s malloc")
+    w(f"  load:    {facts.get('wrk_version', '?')} -t1 -c{facts.get('connections', '?')} on core "
+      f"{facts.get('wrk_core', '?')}; the app and every cache on core {facts.get('server_core', '?')}, "
+      "one cache under load at a time")
+    w(f"  rounds:  {facts.get('rounds', '?')} x {facts.get('duration', '?')} per cache and size, rotating order, "
+      f"after a {facts.get('warmup', '?')} warm-up each; figures are medians over rounds")
+    w(f"  load average before the run: {facts.get('loadavg', '?')}")
+    warm = ", ".join(f"{z}: {facts.get('app_requests_warm_' + z, '?')}" for z in sizes)
+    measured = int(sum(r["app_requests"] for r in rows))
+    w(f"  app requests while warming the caches ({warm}); during the measured runs: {measured}"
+      + (" (every measured request was a cache hit)" if measured == 0 else " (NOT all hits: see per run)"))
+    w("")
+
+    metrics = [
+        ("requests/s", "rps", "{:.0f}"),
+        ("latency p50 (ms)", "p50_us", "ms"),
+        ("latency p99 (ms)", "p99_us", "ms"),
+        ("server CPU per request (us)", "server_cpu_us", "{:.1f}"),
+        ("server requests per CPU-second", "rps_per_core", "{:.0f}"),
+        ("bytes per response (with head)", "bytes_per_req", "{:.0f}"),
+        ("wrk core busy (%)", "wrk_busy_pct", "{:.0f}"),
+        ("server core busy (%)", "core_busy_pct", "{:.0f}"),
+        ("  other processes (%)", "core_other_pct", "{:.0f}"),
+    ]
+    others = [s for s in ("nginx", "varnish") if s in servers and "portico" in servers]
+
+    def fmt(spec, v):
+        if v != v:  # NaN
+            return "n/a"
+        return f"{v / 1000:.3f}" if spec == "ms" else spec.format(v)
+
+    for size in sizes:
+        w(SIZE_TEXT.get(size, size))
+        head = f"  {'':32}" + "".join(f"{CACHE_LABELS[s]:>11}" for s in servers)
+        head += "".join(f"{'portico/' + o:>17}" for o in others)
+        w(head)
+        for label, key, spec in metrics:
+            line = f"  {label:32}" + "".join(f"{fmt(spec, med(s, size, key)):>11}" for s in servers)
+            for o in others:
+                p, n = med("portico", size, key), med(o, size, key)
+                line += f"{(f'{p / n:.2f}x' if n else 'n/a'):>17}" if key not in ("wrk_busy_pct", "core_busy_pct", "core_other_pct", "bytes_per_req") else f"{'':>17}"
+            w(line)
+        errs = "".join(f"{int(sum(r['errors'] for r in rows if r['server'] == s and r['size'] == size)):>11}"
+                       for s in servers)
+        w(f"  {'errors, all rounds (count)':32}{errs}")
+        w("")
+
+    if "portico" in servers:
+        w(f"{'targets (one worker each)':58}{'measured':>10}{'target':>10}    verdict")
+        for size in sizes:
+            for other, want in (("nginx", 1.3), ("varnish", 1.0)):
+                if other not in servers:
+                    continue
+                pairs = paired(size, "portico", other, "rps")
+                v = statistics.median(pairs) if pairs else float("nan")
+                w(f"{f'{size} hit req/s, portico/{other}':58}{v:>9.2f}x{f'>= {want:.2f}x':>10}    {verdict(v >= want)}")
+                pairs = paired(size, "portico", other, "p99_us")
+                v = statistics.median(pairs) if pairs else float("nan")
+                w(f"{f'{size} hit p99, portico/{other}':58}{v:>9.2f}x{'<= 1.00x':>10}    {verdict(v <= 1.0)}")
+        w("    (medians of per-round paired ratios: each round runs the caches back to back)")
+        before, after = facts.get("portico_rss_before_kib"), facts.get("portico_rss_after_kib")
+        if before and after:
+            growth = (int(after) - int(before)) / 1024
+            w(f"{'portico RSS growth over the hit runs':58}{growth:>7.1f} MiB{'< 16 MiB':>10}    {verdict(growth < 16)}")
+        w("")
+
+    w("memory (VmRSS, process and its direct children): before the hit runs -> after")
+    for s in servers:
+        b, a = facts.get(f"{s}_rss_before_kib"), facts.get(f"{s}_rss_after_kib")
+        if b and a:
+            w(f"  {s:10} {int(b) / 1024:8.1f} MiB -> {int(a) / 1024:8.1f} MiB")
+    if facts.get("portico_cache_stats"):
+        w(f"  portico GET /cache after the runs: {facts['portico_cache_stats'][:400]}")
+    w("")
+
+    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
+    if busy:
+        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs: there req/s is bounded by the")
+        w("      load generator, not the cache; compare server CPU per request (and requests per CPU-second).")
+    other = [r for r in rows if r["core_other_pct"] >= 10]
+    if other:
+        w(f"note: in {len(other)} of {len(rows)} runs other processes took at least 10% of the server core;")
+        w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
+    w("")
+    w("per run:")
+    w(f"  {'server':8}{'size':>6}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
+      f"{'app req':>9}{'wrk %':>7}{'core %':>8}{'other %':>9}{'errors':>8}")
+    for r in rows:
+        w(f"  {r['server']:8}{r['size']:>6}{int(r['round']):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.3f}"
+          f"{r['p99_us'] / 1000:>9.3f}{r['max_us'] / 1000:>9.1f}{r['server_cpu_us']:>9.1f}{int(r['app_requests']):>9}"
+          f"{r['wrk_busy_pct']:>7.0f}{r['core_busy_pct']:>8.0f}{r['core_other_pct']:>9.0f}{int(r['errors']):>8}")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--cache":
+        main_cache(sys.argv[2], sys.argv[3])
+    else:
+        main()

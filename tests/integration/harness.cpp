@@ -696,22 +696,37 @@ std::string pattern_bytes(uint64_t offset, size_t n) {
 // ---------------------------------------------------------------------------------------------
 
 UpstreamApp::UpstreamApp(const TempDir& dir, Transport transport, std::string name,
-                         const std::vector<std::string>& uvicorn_args) {
+                         const std::vector<std::string>& uvicorn_args, std::string module)
+    : dir_(dir), name_(std::move(name)), module_(std::move(module)), uvicorn_args_(uvicorn_args) {
+    if (transport == Transport::unix_socket)
+        uds_path_ = dir.file(name_ + ".sock");
+    else
+        port_ = free_tcp_port();
+    start();
+}
+
+void UpstreamApp::stop() {
+    if (process_) process_->kill_and_wait();
+    process_.reset();
+    if (!uds_path_.empty()) ::unlink(uds_path_.c_str());
+}
+
+void UpstreamApp::start() {
+    stop();
     Process::Options o;
-    o.argv = {"/usr/bin/python3", "-m", "uvicorn", "upstream_app:app", "--app-dir", apps_dir(),
+    o.argv = {"/usr/bin/python3", "-m", "uvicorn", module_ + ":app", "--app-dir", apps_dir(),
               // The app must see exactly what portico sent, not what uvicorn makes of it.
               "--no-proxy-headers", "--log-level", "warning"};
-    if (transport == Transport::unix_socket) {
-        uds_path_ = dir.file(name + ".sock");
+    if (!uds_path_.empty())
         o.argv.insert(o.argv.end(), {"--uds", uds_path_});
-    } else {
-        port_ = free_tcp_port();
+    else
         o.argv.insert(o.argv.end(), {"--host", "127.0.0.1", "--port", std::to_string(port_)});
-    }
-    o.argv.insert(o.argv.end(), uvicorn_args.begin(), uvicorn_args.end());
+    o.argv.insert(o.argv.end(), uvicorn_args_.begin(), uvicorn_args_.end());
     o.env = {{"PYTHONDONTWRITEBYTECODE", "1"}};
-    o.stdout_path = dir.file(name + ".stdout");
-    o.stderr_path = dir.file(name + ".stderr");
+    // A restarted app writes to new files (app.2.stderr …): the first run's output stays for post-mortems.
+    std::string stem = ++runs_ == 1 ? name_ : fmt::format("{}.{}", name_, runs_);
+    o.stdout_path = dir_.file(stem + ".stdout");
+    o.stderr_path = dir_.file(stem + ".stderr");
     process_ = std::make_unique<Process>(o);
     bool up = eventually(
         [&] {
@@ -836,7 +851,8 @@ std::string PorticoSettings::to_yaml(const std::string& access_log, uint16_t adm
     y += fmt::format("  idle_timeout: {}\n", idle_timeout);
     if (!client_max_connections.empty()) y += fmt::format("  max_connections: {}\n", client_max_connections);
     y += fmt::format("  drain_timeout: {}\n", drain_timeout);
-    y += "cache:\n  enabled: false\n";
+    y += "cache:\n";
+    y += cache.empty() ? std::string("  enabled: false\n") : cache;
     y += "compression:\n  enabled: false\n";
     y += "pool:\n  enabled: false\n";
     if (admin) {
@@ -848,6 +864,7 @@ std::string PorticoSettings::to_yaml(const std::string& access_log, uint16_t adm
     y += "  format: text\n";
     y += fmt::format("  access_log: {}\n", access_log);
     y += "  slow_request: 1s\n";
+    if (!routes.empty()) y += "routes:\n" + routes;
     y += extra;
     return y;
 }
@@ -912,6 +929,13 @@ Portico::~Portico() {
 
 Endpoint Portico::endpoint() const {
     return unix_listen_.empty() ? Endpoint::tcp(port_) : Endpoint::unix_socket(unix_listen_);
+}
+
+HttpResponse Portico::admin(std::string_view method, std::string_view path, std::string_view body,
+                            const Headers& headers) const {
+    Headers all = headers;
+    if (!body.empty()) all.emplace_back("Content-Type", "application/json");
+    return http_request(admin_endpoint(), make_request(method, path, all, body, "127.0.0.1"));
 }
 
 std::string Portico::url(std::string_view target) const { return fmt::format("http://127.0.0.1:{}{}", port_, target); }

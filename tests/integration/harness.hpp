@@ -233,18 +233,25 @@ std::string sha256_hex(std::string_view bytes);
 std::string pattern_bytes(uint64_t offset, size_t n);
 
 // ---------------------------------------------------------------------------------------------
-// tests/apps/upstream_app.py under uvicorn, on a free TCP port or a Unix socket in `dir`.
+// tests/apps/upstream_app.py (or another module of tests/apps with the same /count and
+// /count/reset endpoints, e.g. cache_app) under uvicorn, on a free TCP port or a Unix socket in `dir`.
 class UpstreamApp {
 public:
     enum class Transport { tcp, unix_socket };
     // `uvicorn_args` are added to uvicorn's command line (e.g. --timeout-keep-alive 1).
     explicit UpstreamApp(const TempDir& dir, Transport transport = Transport::tcp, std::string name = "app",
-                         const std::vector<std::string>& uvicorn_args = {});
+                         const std::vector<std::string>& uvicorn_args = {}, std::string module = "upstream_app");
 
     Endpoint endpoint() const;
     std::string address() const;  // as portico's YAML wants it: 127.0.0.1:N or unix:/path
     uint16_t port() const { return port_; }
     Process& process() { return *process_; }
+
+    // Kills the app (SIGKILL: its listening socket is gone at once), and starts it again on the
+    // same port or socket path, with fresh counters; start() waits until it answers /count.
+    void stop();
+    void start();
+    bool running() { return process_ && process_->running(); }
 
     // The app's own counters, asked directly (not through portico).
     nlohmann::json counts();
@@ -253,6 +260,11 @@ public:
     void reset_counts();
 
 private:
+    const TempDir& dir_;
+    std::string name_;
+    std::string module_;
+    std::vector<std::string> uvicorn_args_;
+    int runs_ = 0;
     std::string uds_path_;
     uint16_t port_ = 0;
     std::unique_ptr<Process> process_;
@@ -304,6 +316,10 @@ struct PorticoSettings {
     std::string log_level = "info";
     bool admin = true;  // admin.listen on a free port (never the fixed default 9901)
     std::string admin_token_file;  // admin.token_file; "" = no token
+    // The body of the `cache:` section, raw YAML indented by two spaces (e.g. "  enabled: true\n
+    // path: /tmp/…\n"); "" = "  enabled: false\n".
+    std::string cache;
+    std::string routes;  // the body of a `routes:` section, raw YAML indented by two; "" = none
     std::string extra;  // raw YAML appended at the end
 
     std::string to_yaml(const std::string& access_log, uint16_t admin_port) const;
@@ -328,6 +344,9 @@ public:
     Process& process() { return *process_; }
     NotifySocket& notify() { return *notify_; }
     pid_t pid() const { return process_->pid(); }
+    // One request to the admin port on a fresh connection (a JSON body gets its Content-Type).
+    HttpResponse admin(std::string_view method, std::string_view path, std::string_view body = {},
+                       const Headers& headers = {}) const;
     std::string stderr_text() const { return process_->stderr_text(); }
     std::string stdout_text() const { return process_->stdout_text(); }
     std::string access_log() const { return read_file(access_log_); }
