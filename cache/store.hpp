@@ -59,7 +59,7 @@ struct StoreStats {
     uint64_t put_failures = 0;   // puts not stored, whatever the reason (below, or MDB_MAP_FULL)
     uint64_t too_large = 0;      //   … bigger than max_object_bytes
     uint64_t queue_full = 0;     //   … the writer's queue was over its byte bound
-    uint64_t map_full = 0;       // MDB_MAP_FULL events (each followed by a harder eviction)
+    uint64_t map_full = 0;       // MDB_MAP_FULL events (see Writer::on_map_full)
     uint64_t evictions = 0;      // entries evicted for space
     uint64_t purged = 0;         // entries removed by remove / purge_* / clear
     uint64_t refreshes = 0;      // entries refreshed after a 304

@@ -49,9 +49,9 @@ struct WriterOptions {
     uint64_t max_batch_bytes = 64ull << 20;  // bodies per write transaction; at most 1/16 of the map
     uint64_t max_queue_bytes = 256ull << 20;  // beyond this, puts are dropped (done(false)), not queued
     std::chrono::milliseconds sync_interval{1000};
-    double evict_above = 0.85;  // of the map: start evicting before a batch …
-    double evict_to = 0.70;     // … down to this
-    double evict_hard_to = 0.50;  // after MDB_MAP_FULL
+    double evict_above = 0.85;    // of the map: start evicting before a batch …
+    double evict_to = 0.70;       // … down to this
+    double evict_hard_to = 0.50;  // after MDB_MAP_FULL, a step (10% of the map) harder, never below this
 };
 
 class Writer {
