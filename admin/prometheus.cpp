@@ -142,6 +142,11 @@ void render_cache(Writer& w, const metrics::Snapshot& s) {
     w.sample("portico_cache_requests_total", {{"result", "revalidated"}}, c.revalidated);
     w.sample("portico_cache_requests_total", {{"result", "expired"}}, c.expired);
     w.sample("portico_cache_requests_total", {{"result", "bypass"}}, c.bypass);
+    w.family("portico_cache_bypass_total", "counter", "Responses not stored, by Cache-Status detail.");
+    for (size_t i = 0; i < metrics::kBypassReasons.size(); ++i) {
+        w.sample("portico_cache_bypass_total", {{"reason", metrics::kBypassReasons[i]}},
+                 c.bypass_by_reason[i]);
+    }
     w.single("portico_cache_coalesced_waits_total", "counter",
              "Requests that waited for an in-flight fetch of the same key.", c.coalesced_waits);
     w.single("portico_cache_stores_total", "counter", "Responses written to the cache.", c.stores);

@@ -33,6 +33,11 @@ json build_cache_stats(const metrics::Snapshot& s, const std::optional<json>& pa
         j["revalidated"] = c.revalidated;
         j["expired"] = c.expired;
         j["bypass"] = c.bypass;
+        json reasons = json::object();
+        for (size_t i = 0; i < metrics::kBypassReasons.size(); ++i) {
+            if (c.bypass_by_reason[i] > 0) reasons[std::string(metrics::kBypassReasons[i])] = c.bypass_by_reason[i];
+        }
+        j["bypass_by_reason"] = reasons;
         j["coalesced_waits"] = c.coalesced_waits;
         j["stores"] = c.stores;
         j["evictions"] = c.evictions;

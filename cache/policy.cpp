@@ -94,11 +94,8 @@ Seconds corrected_initial_age(HeaderList response, Instant request_time, Instant
     Seconds age_value{0};
     if (auto age_text = find_first(response, "Age"))  // an invalid Age is ignored
         age_value = parse_delta_seconds(*age_text).value_or(Seconds{0});
-    Seconds apparent_age{0};
-    if (auto date = date_field(response, "Date")) apparent_age = saturate(response_time - *date);
     Seconds response_delay = saturate(response_time - request_time);
-    Seconds corrected_age_value = saturate(age_value + response_delay);
-    return std::max(apparent_age, corrected_age_value);
+    return saturate(age_value + response_delay);  // no apparent_age: see policy.hpp
 }
 
 Seconds current_age(Seconds corrected_initial_age, Instant response_time, Instant now) {

@@ -84,8 +84,12 @@ Freshness freshness_lifetime(const EffectiveCacheControl& cc, HeaderList respons
 
 // ---- age (RFC 9111 §4.2.3) ----
 
-// The age of the response when it arrived: max(apparent_age, Age + response_delay). An invalid
-// Age is ignored; every sum saturates at kDeltaMax.
+// The age of the response when it arrived: Age + response_delay (RFC 9111 §4.2.3's
+// corrected_age_value). The apparent_age term (response_time - Date) is left out on purpose, as
+// nginx and Varnish do: Portico sits next to the origin, whose Date is no better than our clock,
+// and uvicorn sends the Date of a keep-alive connection's first response on every later one, so
+// trusting it would age every entry by the connection's age and make short max-ages never fresh.
+// An invalid Age is ignored; every sum saturates at kDeltaMax.
 Seconds corrected_initial_age(HeaderList response, Instant request_time, Instant response_time);
 // corrected_initial_age + resident time (now - response_time).
 Seconds current_age(Seconds corrected_initial_age, Instant response_time, Instant now);

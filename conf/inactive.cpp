@@ -16,14 +16,9 @@ std::vector<std::string> inactive_parts(const Config& c) {
         bool configured;
     };
     const Part parts[] = {
-        {"cache", c.cache.enabled},
         {"compression", c.compression.enabled || any_route([](const Route& r) { return r.compression_enabled; })},
         {"rate limiting", any_route([](const Route& r) { return r.rate_limit.has_value(); })},
         {"static routes", any_route([](const Route& r) { return r.static_files.has_value(); })},
-        {"route cache policies", any_route([](const Route& r) {
-             return r.cache_enabled &&
-                    (r.cache_ttl.count() > 0 || r.stale_while_revalidate.count() > 0 || r.stale_if_error.count() > 0);
-         })},
         {"pool", c.pool_present && c.pool.enabled},
     };
     std::vector<std::string> lines;

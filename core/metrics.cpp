@@ -105,6 +105,7 @@ void CacheTotals::add(const CacheCounters& c) {
     revalidated += c.revalidated.value();
     expired += c.expired.value();
     bypass += c.bypass.value();
+    for (size_t i = 0; i < bypass_by_reason.size(); ++i) bypass_by_reason[i] += c.bypass_by_reason[i].value();
     coalesced_waits += c.coalesced_waits.value();
     stores += c.stores.value();
     evictions += c.evictions.value();

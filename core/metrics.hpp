@@ -197,8 +197,22 @@ struct UpstreamCounters {
     Counter write_failed;      // the request could not be written
 };
 
-// The response cache's decisions. The cache (cache/) is not built yet: these stay 0, and the admin
-// port exports them only once the process says the cache is active (Registry::set_cache_active).
+// Why a response went past the cache: RFC 9211 Cache-Status detail tokens (cache::detail_token)
+// plus the proxy's own ("route": caching off for the route or a method the cache never answers;
+// "too-large": above cache.max_object_size; "incomplete": a body that ends at connection close).
+// Anything else counts as "other", the last slot.
+constexpr std::array<std::string_view, 13> kBypassReasons = {
+    "method",        "status",      "request-no-store", "no-store",  "private", "authorization", "set-cookie",
+    "vary-star",     "no-freshness", "too-large",       "incomplete", "route",   "other"};
+constexpr size_t bypass_reason_slot(std::string_view reason) {
+    for (size_t i = 0; i + 1 < kBypassReasons.size(); ++i) {
+        if (kBypassReasons[i] == reason) return i;
+    }
+    return kBypassReasons.size() - 1;
+}
+
+// The response cache's decisions; the admin port exports them once the process says the cache is
+// active (Registry::set_cache_active).
 struct CacheCounters {
     Counter hits;             // served from the store, fresh
     Counter misses;           // not in the store: fetched from the upstream
@@ -206,6 +220,7 @@ struct CacheCounters {
     Counter revalidated;      // a stored entry confirmed by a 304 from the upstream
     Counter expired;          // stored but expired and refetched in full
     Counter bypass;           // not cacheable (method, Authorization, no-store…)
+    std::array<Counter, kBypassReasons.size()> bypass_by_reason;  // the same, by kBypassReasons slot
     Counter coalesced_waits;  // requests that waited for an in-flight fetch of the same key
     Counter stores;           // responses written to the store
     Counter evictions;        // entries removed to stay under max_size
@@ -241,6 +256,7 @@ struct UpstreamTotals {
 };
 
 struct CacheTotals {
+    std::array<uint64_t, kBypassReasons.size()> bypass_by_reason{};
     uint64_t hits = 0, misses = 0, stale = 0, revalidated = 0, expired = 0, bypass = 0,
              coalesced_waits = 0, stores = 0, evictions = 0, purged = 0, entries = 0, bytes = 0;
     void add(const CacheCounters& c);

@@ -17,6 +17,8 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/notify.hpp"
+#include "cache/key.hpp"
+#include "proxy/cache_stage.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/upstream_probe.hpp"
 #include "proxy/worker.hpp"
@@ -39,7 +41,10 @@ private:
     admin::ReloadResult reload() override;
     void drain();
     // admin::AdminBackend
-    metrics::Snapshot snapshot() override { return metrics_.snapshot(); }
+    metrics::Snapshot snapshot() override;
+    admin::PartAnswer cache_stats() override;
+    admin::PartAnswer cache_purge(const admin::PurgeTarget& target) override;
+    admin::PartAnswer cache_clear() override;
     std::string config_yaml() override { return conf::to_yaml(*holder_.get()); }
     bool ready(std::string& reason) override { return probe_ && probe_->ready(reason); }
     bool draining() override { return draining_; }
@@ -50,6 +55,7 @@ private:
     metrics::Registry metrics_;
     ConfigHolder holder_;
     proxy::SharedState shared_;
+    std::unique_ptr<proxy::CacheRuntime> cache_;  // outlives the workers (they read it)
     std::unique_ptr<admin::Server> admin_;
     std::unique_ptr<proxy::UpstreamProbe> probe_;
     uv_loop_t loop_{};
@@ -85,6 +91,9 @@ int Process::run() {
         log(LogLevel::error, "start", "{}", error);
         return 2;
     }
+    cache_ = proxy::open_cache(config->cache);
+    shared_.cache = cache_.get();
+    metrics_.set_cache_active(cache_ != nullptr);
     int workers = std::max(1, config->workers);
     auto sockets = proxy::open_listen_sockets(config->listen, workers, error);
     if (sockets.empty()) {
@@ -171,6 +180,71 @@ void Process::on_signal(uv_signal_t* handle, int signum) {
 }
 
 // SIGHUP and POST /reload share this path.
+metrics::Snapshot Process::snapshot() {
+    metrics::Snapshot s = metrics_.snapshot();
+    if (cache_) {
+        // The writer thread's own figures: what the store holds and what it evicted or purged.
+        cache::StoreStats stats = cache_->store->stats();
+        s.cache.entries = stats.entries;
+        s.cache.bytes = stats.bytes;
+        s.cache.evictions = stats.evictions;
+        s.cache.purged = stats.purged;
+        s.cache.stores = stats.puts;  // committed, not merely handed to the writer
+    }
+    return s;
+}
+
+admin::PartAnswer Process::cache_stats() {
+    if (!cache_) return admin::PartAnswer::not_built("cache");
+    cache::StoreStats stats = cache_->store->stats();
+    nlohmann::json j;
+    j["path"] = cache_->path;
+    j["entries"] = stats.entries;
+    j["bytes"] = stats.bytes;
+    j["max_size"] = stats.map_bytes;
+    j["used_bytes"] = stats.used_bytes;
+    j["evictions"] = stats.evictions;
+    j["purged"] = stats.purged;
+    j["store_failures"] = stats.put_failures;
+    j["map_full"] = stats.map_full;
+    j["in_flight"] = cache_->coalescer.in_flight();
+    return admin::PartAnswer::ok(std::move(j));
+}
+
+admin::PartAnswer Process::cache_purge(const admin::PurgeTarget& target) {
+    if (!cache_) return admin::PartAnswer::not_built("cache");
+    uint64_t removed = 0;
+    switch (target.kind) {
+        case admin::PurgeTarget::Kind::key: {
+            // Keys are built from what the proxy sees (scheme http, Host, target): normalise the URL
+            // the same way, so "https://Example.com/a?b=1&a=2" finds "http://example.com/a?a=2&b=1".
+            cache::TargetParts parts = cache::split_target(target.value);
+            if (parts.authority.empty()) {
+                return {400, {{"error", "key must be an absolute URL such as http://host/path?query"}}};
+            }
+            std::string origin_form(parts.path);
+            if (!parts.query.empty()) origin_form.append("?").append(parts.query);
+            ConfigPtr config = holder_.get();
+            std::string key = cache::primary_key("GET", "http", parts.authority, origin_form,
+                                                 proxy::key_options(config->cache));
+            removed = cache_->writer->purge_key_wait(std::move(key));
+            break;
+        }
+        case admin::PurgeTarget::Kind::prefix:
+            removed = cache_->writer->purge_prefix_wait(target.value);
+            break;
+        case admin::PurgeTarget::Kind::tag:
+            removed = cache_->writer->purge_tag_wait(target.value);
+            break;
+    }
+    return admin::PartAnswer::ok({{"purged", removed}});
+}
+
+admin::PartAnswer Process::cache_clear() {
+    if (!cache_) return admin::PartAnswer::not_built("cache");
+    return admin::PartAnswer::ok({{"purged", cache_->writer->clear_wait()}});
+}
+
 admin::ReloadResult Process::reload() {
     admin::ReloadResult result;
     result.generation = holder_.generation();
@@ -213,6 +287,12 @@ admin::ReloadResult Process::reload() {
         if (!error.empty()) log(LogLevel::error, "reload", "admin token unchanged: {}", error);
     }
     if (probe_) probe_->start(next->upstream.address);
+    if (next->cache.enabled && !cache_) {
+        log(LogLevel::warn, "reload", "cache enabled: needs a restart to open {}", next->cache.path);
+    } else if (cache_ && (next->cache.path != cache_->path || next->cache.max_size != cache_->max_size)) {
+        log(LogLevel::warn, "reload", "cache.path or cache.max_size changed: needs a restart, still using {}",
+            cache_->path);
+    }
     apply_logging(*next);
     uint64_t generation = holder_.set(next);
     metrics_.process().config_reloads_ok.inc();

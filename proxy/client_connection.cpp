@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include "cache/conditional.hpp"
+#include "cache/entry_codec.hpp"
 #include "conf/routes.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -134,7 +136,25 @@ void ClientConnection::handle_data(std::string_view data) {
     feed(data);
 }
 
+// Parses `data`, then whatever pipelined input an exchange that ended synchronously (a cache hit,
+// a local answer) left behind: a loop rather than recursion, so a client that pipelines a thousand
+// cached GETs in one packet costs no stack.
 void ClientConnection::feed(std::string_view data) {
+    bool outer = !feeding_;
+    feeding_ = true;
+    feed_once(data);
+    if (!outer) return;
+    while (refeed_ && !closed_ && state_ != State::closing) {
+        refeed_ = false;
+        std::string input = std::move(pending_input_);
+        pending_input_.clear();
+        feed_once(input);
+    }
+    refeed_ = false;
+    feeding_ = false;
+}
+
+void ClientConnection::feed_once(std::string_view data) {
     if (!in_exchange_ && !head_started_ && !data.empty()) {
         head_started_ = true;
         arm_timer(static_cast<uint64_t>(worker_.config()->limits.header_timeout.count()));
@@ -161,10 +181,16 @@ void ClientConnection::feed(std::string_view data) {
         // Only now, with everything that arrived with the head parsed (and so checked), does the
         // request go upstream: a malformed body in the same packet never reaches the app.
         acquire_after_feed_ = false;
+        if (cache_.candidate && cache_lookup()) return;
         acquiring_ = true;
         worker_.upstream().acquire(this);
         acquiring_ = false;
     }
+}
+
+void ClientConnection::start_upstream() {
+    set_state(State::waiting_upstream);
+    worker_.upstream().acquire(this);
 }
 
 // The head is still arriving: refuse it once it is over the limit (414 while still in the target).
@@ -255,6 +281,13 @@ int ClientConnection::on_head(MessageHead& head) {
         writer_.write(kContinue);
     }
 
+    if (cache_on()) {
+        cache_.announce = true;
+        // GET and HEAD without a body, on a route that caches, are looked up (HEAD is answered from
+        // the stored GET).
+        cache_.candidate = route_->cache_enabled && (head.method == HTTP_GET || head.method == HTTP_HEAD) &&
+                           head.framing == BodyFraming::none;
+    }
     acquire_after_feed_ = true;  // see the end of feed()
     return 0;
 }
@@ -318,6 +351,19 @@ void ClientConnection::upstream_ready(UpstreamConnection* connection) {
     context.default_host = config_->upstream.address.kind == conf::Address::Kind::tcp
                                ? std::string_view(config_->upstream.address.text)
                                : std::string_view("localhost");
+    std::string validators;
+    if (cache_.revalidating && cache_.stale) {
+        // Ask with the stored entry's validators instead of the client's (RFC 9111 §4.3.1).
+        std::vector<cache::HeaderField>& stored = worker_.response_fields();
+        cache::parse_head_block(cache_.stale->head, stored);
+        cache::RevalidationHeaders r = cache::build_revalidation_headers(stored);
+        if (!r.if_none_match.empty()) validators.append("If-None-Match: ").append(r.if_none_match).append("\r\n");
+        if (!r.if_modified_since.empty()) {
+            validators.append("If-Modified-Since: ").append(r.if_modified_since).append("\r\n");
+        }
+        context.drop_conditionals = true;
+        context.extra_headers = validators;
+    }
     build_upstream_request(out, head, context);
     // An idle connection is handed over within the same read as the head: no need for the clock.
     upstream_sent_ns_ = acquiring_ ? started_ns_ : core::now_ns();
@@ -343,6 +389,10 @@ void ClientConnection::upstream_failed(UpstreamError error, bool reused_connecti
         return;
     }
     core::log(core::LogLevel::warn, "proxy", "{} {}: {}", request_id_, request_line_, describe(error));
+    if (!response_started_ && cache_serve_stale_on_failure(
+                                  error == UpstreamError::connect_timeout || error == UpstreamError::read_timeout ? 504 : 502)) {
+        return;
+    }
     if (response_started_) {
         // Part of the response is out: cutting the connection is the only honest signal left.
         abort();
@@ -367,6 +417,12 @@ void ClientConnection::upstream_failed(UpstreamError error, bool reused_connecti
 
 int ClientConnection::upstream_head(MessageHead& head) {
     upstream_head_ns_ = core::now_ns();
+    cache_extra_.clear();
+    if (cache_.candidate) {
+        if (cache_response_head(head, cache_extra_)) return 0;  // answered from the store at the end
+    } else if (cache_.announce) {
+        cache_after_unsafe(head, cache_extra_);
+    }
     status_ = head.status;
     response_started_ = true;
     bool client_1_1 = parser_.head().version_minor >= 1;
@@ -402,6 +458,7 @@ int ClientConnection::upstream_head(MessageHead& head) {
     if (worker_.draining()) close_after_ = true;
     context.close = close_after_;
     context.keep_alive_1_0 = !client_1_1 && !close_after_;
+    context.extra_headers = cache_extra_;
     response_head_.clear();
     build_client_response(response_head_, head, context);
     // Not written yet: the first body bytes (often in the same read) leave with it.
@@ -433,6 +490,8 @@ bool ClientConnection::send_to_client(std::string_view a, std::string_view b, st
 }
 
 int ClientConnection::upstream_body(std::string_view data) {
+    if (cache_.ending != CacheExchange::Ending::proxy) return 0;  // replaced by a stored answer
+    if (cache_.fill) cache_response_body(data);
     response_bytes_ += data.size();
     bool sent;
     if (response_framing_ == ClientFraming::chunked) {
@@ -450,6 +509,13 @@ int ClientConnection::upstream_body(std::string_view data) {
 }
 
 void ClientConnection::upstream_end() {
+    if (cache_.ending != CacheExchange::Ending::proxy) {
+        UpstreamConnection* connection = upstream_;
+        upstream_ = nullptr;
+        connection->finish(/*reusable=*/request_complete_);
+        cache_serve_ending();
+        return;
+    }
     if (!send_to_client(response_head_, response_framing_ == ClientFraming::chunked ? "0\r\n\r\n" : "")) return;
     response_head_.clear();
     UpstreamConnection* connection = upstream_;
@@ -460,6 +526,7 @@ void ClientConnection::upstream_end() {
         // Stop feeding a body nobody reads; the connection closes after the answer.
         close_after_ = true;
     }
+    if (cache_.fill) cache_response_end();
     finish_exchange();
 }
 
@@ -491,6 +558,7 @@ void ClientConnection::release_upstream() {
     } else if (in_exchange_ && state_ == State::waiting_upstream) {
         worker_.upstream().cancel(this);
     }
+    leave_coalescing();
 }
 
 void ClientConnection::reject(int status, std::string_view detail, std::string_view extra_headers) {
@@ -571,6 +639,8 @@ void ClientConnection::reset_exchange() {
     request_framing_ = BodyFraming::none;
     response_framing_ = ClientFraming::none;
     in_exchange_ = request_complete_ = response_started_ = retried_ = acquire_after_feed_ = false;
+    leave_coalescing();
+    cache_ = CacheExchange{};  // a lease still held here (an unstored response) releases its waiters
 }
 
 void ClientConnection::finish_exchange() {
@@ -590,6 +660,10 @@ void ClientConnection::finish_exchange() {
     parser_.resume();
     resume_reading(kPausedByPipeline);
     if (!pending_input_.empty()) {
+        if (feeding_) {
+            refeed_ = true;  // feed() is on the stack: it parses the rest in its loop
+            return;
+        }
         // The next pipelined request; feed() keeps whatever follows it in pending_input_ again.
         std::string input = std::move(pending_input_);
         pending_input_.clear();
@@ -632,6 +706,11 @@ void ClientConnection::on_deadline(void* owner) {
             return;
         case State::closing:
             self->abort();
+            return;
+        case State::waiting_cache:
+            // cache.lock_timeout: stop waiting for the other request's fetch and go ourselves.
+            self->leave_coalescing();
+            self->coalesce_released();
             return;
         default:
             return;

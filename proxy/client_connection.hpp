@@ -13,6 +13,7 @@
 #include "core/deadline.hpp"
 #include "core/metrics.hpp"
 #include "core/stream_writer.hpp"
+#include "proxy/cache_stage.hpp"
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/intrusive_list.hpp"
@@ -26,6 +27,7 @@ class ClientConnection : private HttpParser::Sink, private UpstreamListener {
 public:
     enum class State {
         reading_head,      // idle keep-alive or a request head arriving (header/idle timer)
+        waiting_cache,     // a GET waits (cache.lock_timeout) for another request's fetch of its key
         waiting_upstream,  // head accepted; body bytes wait (bounded) for an upstream connection
         proxying,          // an upstream connection carries the exchange
         closing,           // flushing the last bytes, then lingering, then closed
@@ -43,6 +45,8 @@ public:
     // Immediate close (drain deadline, fatal errors). Memory goes in the close callback.
     void abort();
     State state() const { return state_; }
+    // The fetch this request waited for is over (stored, uncacheable or failed): look again.
+    void coalesce_released();
 
     ListHook hook;  // in the worker's connection list
 
@@ -84,6 +88,21 @@ private:
     void resume_reading(unsigned reason);
     void check_head_limits();
     void write_access_log();
+    void feed_once(std::string_view data);
+    void start_upstream();
+    // The cache stage (client_connection_cache.cpp).
+    bool cache_on() const;  // the process has a cache and the config enables it
+    bool cache_lookup();  // true: answered from the cache, or waiting for another fetch
+    bool cache_response_head(MessageHead& head, std::string& extra);  // true: not passed on
+    void cache_after_unsafe(const MessageHead& head, std::string& extra);
+    void cache_response_body(std::string_view data);
+    void cache_response_end();
+    bool cache_serve_ending();
+    bool cache_serve_stale_on_failure(int status);
+    void leave_coalescing();
+    void start_refresh(const cache::EntryView& entry);
+    void serve_stored(int status, std::string_view head, std::string_view body, const cache::EntryFacts& facts,
+                      XCache x, std::string_view params);
     bool send_to_client(std::string_view a, std::string_view b = {}, std::string_view c = {},
                         std::string_view d = {});
 
@@ -137,6 +156,36 @@ private:
     bool client_gone_ = false;
     bool acquiring_ = false;           // inside acquire(): an upstream_ready() now is synchronous
     bool acquire_after_feed_ = false;  // the head is accepted; ask for an upstream once this read is parsed
+    bool feeding_ = false;             // inside feed(): a finished exchange leaves pipelined input to it
+    bool refeed_ = false;              // … and asks it to parse pending_input_ next
+
+    // The cache's part in the current exchange.
+    struct StaleCopy {
+        cache::EntryFacts facts;
+        int status = 0;
+        std::string head;
+        std::string body;
+    };
+    struct CacheExchange {
+        bool candidate = false;   // a GET/HEAD looked up in the cache
+        bool announce = false;    // the cache is on: tell the client X-Cache even when bypassed
+        cache::RequestCacheMode mode;
+        std::string primary;
+        std::string variant;
+        cache::LeasePtr lease;    // this request fetches the key for everyone waiting on it
+        uint64_t ticket = 0;      // nonzero while waiting for another request's fetch
+        bool coalesced = false;   // waited once already: a second miss goes upstream directly
+        XCache on_fetch = XCache::miss;       // MISS, EXPIRED or BYPASS for an upstream exchange
+        std::string_view fwd = "uri-miss";    // Cache-Status fwd= of that exchange
+        std::optional<StaleCopy> stale;       // for revalidation and stale-if-error
+        bool revalidating = false;            // the stored validators went upstream
+        enum class Ending : unsigned char { proxy, revalidated, stale } ending = Ending::proxy;
+        int failed_status = 0;                // what the upstream answered before stale-if-error
+        std::unique_ptr<cache::EntryToStore> fill;  // the response being stored as it streams
+        cache::Instant request_time{};
+    };
+    CacheExchange cache_;
+    std::string cache_extra_;  // X-Cache, Cache-Status, Age lines of the current response
 };
 
 }  // namespace portico::proxy

@@ -66,6 +66,12 @@ std::string Worker::start() {
     uv_async_init(&loop_, &wake_, &Worker::on_wake);
     wake_.data = this;
     waker_id_ = shared_.limiter.add_waker([this] { uv_async_send(&wake_); });
+    uv_async_init(&loop_, &waiters_.async, &Worker::on_cache_released);
+    waiters_.async.data = this;
+    {
+        std::lock_guard lock(waiters_.mutex);
+        waiters_.closed = false;
+    }
     uv_timer_init(&loop_, &flush_timer_);
     flush_timer_.data = this;
     uv_timer_start(&flush_timer_, &Worker::on_flush_timer, kFlushIntervalMs, kFlushIntervalMs);
@@ -152,9 +158,60 @@ void Worker::on_async(uv_async_t* async) {
 
 void Worker::on_wake(uv_async_t* async) { static_cast<Worker*>(async->data)->upstream_->wake(); }
 
+// Any thread (the cache writer's, another worker's): queue the ticket and wake our loop. Under the
+// mutex, so that a worker closing its async handle cannot race a late release.
+void Worker::Waiters::released(uint64_t ticket) {
+    std::lock_guard lock(mutex);
+    if (closed) return;
+    released_tickets.push_back(ticket);
+    uv_async_send(&async);
+}
+
+void Worker::on_cache_released(uv_async_t* async) {
+    auto* self = static_cast<Worker*>(async->data);
+    std::vector<uint64_t> tickets;
+    {
+        std::lock_guard lock(self->waiters_.mutex);
+        tickets.swap(self->waiters_.released_tickets);
+    }
+    for (uint64_t ticket : tickets) {
+        auto it = self->cache_waiting_.find(ticket);
+        if (it == self->cache_waiting_.end()) continue;  // it gave up or went away meanwhile
+        ClientConnection* connection = it->second;
+        self->cache_waiting_.erase(it);
+        connection->coalesce_released();
+    }
+}
+
+uint64_t Worker::add_cache_waiter(ClientConnection* connection) {
+    uint64_t ticket = ++last_ticket_;
+    cache_waiting_.emplace(ticket, connection);
+    return ticket;
+}
+
+void Worker::remove_cache_waiter(uint64_t ticket) { cache_waiting_.erase(ticket); }
+
+void Worker::start_refresh(BackgroundRefresh::Plan plan) {
+    if (draining_) return;  // the lease in `plan` ends here: waiters go upstream themselves
+    auto* refresh = new BackgroundRefresh(*this, std::move(plan));
+    refreshes_.push_back(refresh);
+    refresh->start();
+}
+
+// Frees finished refreshes (never from inside their own upstream callbacks: this runs on the flush
+// timer and at the end of a drain), or all of them when the worker stops.
+void Worker::sweep_refreshes(bool cancel_all) {
+    refreshes_.for_each([&](BackgroundRefresh* refresh) {
+        if (!cancel_all && !refresh->finished()) return;
+        refreshes_.remove(refresh);
+        delete refresh;  // cancels what is still running
+    });
+}
+
 void Worker::on_flush_timer(uv_timer_t* timer) {
     auto* self = static_cast<Worker*>(timer->data);
     self->access_log_.flush();
+    self->sweep_refreshes(/*cancel_all=*/false);
     self->heartbeat_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -178,11 +235,17 @@ void Worker::on_drain_deadline(uv_timer_t* timer) {
 void Worker::maybe_finish() {
     if (!draining_ || finished_ || !connections_.empty()) return;
     finished_ = true;
+    sweep_refreshes(/*cancel_all=*/true);
     upstream_->close_idle();
     access_log_.flush();
     uv_close(reinterpret_cast<uv_handle_t*>(&control_), nullptr);
     shared_.limiter.remove_waker(waker_id_);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    {
+        std::lock_guard lock(waiters_.mutex);
+        waiters_.closed = true;
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&waiters_.async), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
     // Busy upstream connections were abandoned with their clients and are closing: the loop

@@ -9,14 +9,22 @@
 #include <thread>
 #include <uv.h>
 
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/coalescer.hpp"
 #include "core/config_holder.hpp"
 #include "core/metrics.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/background_refresh.hpp"
 #include "proxy/client_connection.hpp"
 #include "proxy/intrusive_list.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
+
+struct CacheRuntime;
 
 // What all workers share; owned by the process.
 struct SharedState {
@@ -25,6 +33,7 @@ struct SharedState {
     UpstreamLimiter limiter;
     AccessLogSink access_log;
     std::atomic<int> connections{0};  // across workers, for limits.max_connections
+    struct CacheRuntime* cache = nullptr;  // null: no cache (disabled, or its store could not open)
     SharedState(core::ConfigHolder& holder, core::metrics::Registry& registry) : config(holder), metrics(registry) {}
 };
 
@@ -58,6 +67,18 @@ public:
     // Advances every 250 ms while the worker's loop turns: the watchdog's proof of life.
     uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
     core::metrics::ThreadMetrics& metrics() { return metrics_; }
+    CacheRuntime* cache() const { return shared_.cache; }
+    // Field views reused by the cache stage, so a lookup does not allocate.
+    std::vector<cache::HeaderField>& request_fields() { return request_fields_; }
+    std::vector<cache::HeaderField>& response_fields() { return response_fields_; }
+
+    // Request coalescing: a connection waiting for another request's fetch holds a ticket; the
+    // coalescer tells this worker's sink (from any thread), which wakes the connection on this loop.
+    cache::WaiterSink& cache_waiters() { return waiters_; }
+    uint64_t add_cache_waiter(ClientConnection* connection);
+    void remove_cache_waiter(uint64_t ticket);
+    // Stale-while-revalidate: runs the refresh on this loop; the worker owns and frees it.
+    void start_refresh(BackgroundRefresh::Plan plan);
     // The metrics id of a route of the snapshot config() last returned.
     core::metrics::RouteId route_id(const conf::Route* route) const {
         size_t i = static_cast<size_t>(route - route_base_);
@@ -68,9 +89,20 @@ private:
     void run();
     void begin_drain();
     void maybe_finish();
+    void sweep_refreshes(bool cancel_all);
     static void on_connection(uv_stream_t* server, int status);
     static void on_async(uv_async_t* async);
     static void on_wake(uv_async_t* async);
+    static void on_cache_released(uv_async_t* async);
+
+    class Waiters : public cache::WaiterSink {
+    public:
+        void released(uint64_t ticket) override;
+        uv_async_t async;
+        std::mutex mutex;
+        std::vector<uint64_t> released_tickets;
+        bool closed = true;  // until the loop runs, and again once it finishes
+    };
     static void on_flush_timer(uv_timer_t* timer);
     static void on_drain_deadline(uv_timer_t* timer);
 
@@ -85,6 +117,12 @@ private:
     } listener_;
     uv_async_t control_;   // drain requests from the main thread
     uv_async_t wake_;      // an upstream slot was freed on another worker
+    Waiters waiters_;      // coalesced requests released by another request's fetch
+    std::unordered_map<uint64_t, ClientConnection*> cache_waiting_;
+    uint64_t last_ticket_ = 0;
+    IntrusiveList<BackgroundRefresh, &BackgroundRefresh::hook> refreshes_;
+    std::vector<cache::HeaderField> request_fields_;
+    std::vector<cache::HeaderField> response_fields_;
     int waker_id_ = 0;
     uv_timer_t flush_timer_;
     uv_timer_t drain_timer_;

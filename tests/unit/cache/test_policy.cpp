@@ -219,9 +219,10 @@ BOOST_AUTO_TEST_CASE(age_calculation_rfc9111_4_2_3) {
         long long request_time, response_time, now;
         long long initial, current;
     } cases[] = {
-        // apparent_age = 10, corrected_age_value = 100 + 2 → 102; +50 resident.
+        // corrected_age_value = 100 + 2 → 102; +50 resident.
         {"Age plus delay", fields({{"Age", "100"}, {"Date", date_at(90)}}), 98, 100, 150, 102, 152},
-        {"apparent age from Date", fields({{"Date", date_at(70)}}), 99, 100, 100, 30, 30},
+        // An old Date (uvicorn repeats a keep-alive connection's first Date) does not age the entry.
+        {"Date is not an age", fields({{"Date", date_at(70)}}), 99, 100, 100, 1, 1},
         {"Date in the future (skew) gives no negative age", fields({{"Date", date_at(500)}}), 98, 100, 100, 2, 2},
         {"invalid Age is ignored", fields({{"Age", "old"}, {"Date", date_at(100)}}), 100, 100, 110, 0, 10},
         {"negative Age is ignored", fields({{"Age", "-5"}}), 100, 100, 100, 0, 0},

@@ -1,0 +1,98 @@
+// The cache's place in a request's way through the proxy (DESIGN.md step 5 and the store half of
+// step 6): the process-wide cache runtime, and the small pure pieces the connection state machine
+// calls — field views of a head, the stored head block, the lookup with Vary, the X-Cache and
+// Cache-Status lines. The decisions themselves are RFC 9111 rules in cache/policy.hpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/coalescer.hpp"
+#include "cache/key.hpp"
+#include "cache/policy.hpp"
+#include "cache/store.hpp"
+#include "cache/writer.hpp"
+#include "conf/schema.hpp"
+#include "proxy/http_message.hpp"
+
+namespace portico::proxy {
+
+// Everything the workers share for caching: the LMDB store, its single writer, the coalescer.
+// Opened once at start; a reload that changes cache.path or cache.max_size logs that it needs a
+// restart (LMDB maps are not resized under live readers).
+struct CacheRuntime {
+    std::unique_ptr<cache::Store> store;
+    std::unique_ptr<cache::Writer> writer;  // declared after store: destroyed first
+    cache::Coalescer coalescer;
+    std::string path;
+    uint64_t max_size = 0;
+
+    ~CacheRuntime();
+};
+
+// nullptr (logged) when the cache is disabled or cannot be opened: the proxy then runs uncached.
+std::unique_ptr<CacheRuntime> open_cache(const conf::CacheConfig& config);
+
+// Header views of a parsed head, for the cache/ functions (which know no proxy types).
+void collect_fields(const MessageHead& head, std::vector<cache::HeaderField>& out);
+
+// The route's cache settings as cache/ wants them.
+cache::RoutePolicyView route_policy(const conf::Route& route);
+cache::KeyOptions key_options(const conf::CacheConfig& config);
+
+// "Name: value\r\n" lines to keep with a stored response: everything the client would get from
+// the upstream's head except framing and hop-by-hop fields, Portico-only fields, Age (computed per
+// hit), the upstream's X-Request-ID and Server-Timing (they belong to the first exchange) and
+// fields a qualified `private` names.
+void build_stored_head(std::string& out, const MessageHead& response, const cache::CacheControl& directives);
+// The same for a head given as field views (a stored head merged with a 304, RFC 9111 §4.3.4).
+void build_stored_head(std::string& out, cache::HeaderList fields);
+
+// The primary key of a request: scheme http (Portico's listener), Host or the absolute-form
+// authority, the normalised target.
+void request_primary_key(std::string& out, const MessageHead& request, const cache::KeyOptions& options);
+
+struct Found {
+    std::optional<cache::EntryView> entry;
+    bool varies = false;  // the resource has variants; `variant` is this request's secondary key
+};
+// Looks `primary` up, following a Vary marker to this request's variant (computed into `variant`).
+Found find_entry(const cache::Snapshot& snapshot, std::string_view primary, cache::HeaderList request,
+                 std::string& variant);
+
+// Whether the upstream's `response` to a GET is stored: `entry` holds everything but the body when
+// it is, else `detail` says why not (RFC 9211 Cache-Status detail: "no-store", "too-large"…).
+struct StorePlan {
+    std::unique_ptr<cache::EntryToStore> entry;
+    std::string_view detail;
+};
+StorePlan plan_store(std::string_view method, const MessageHead& response, cache::HeaderList request,
+                     cache::HeaderList response_fields, const cache::RoutePolicyView& route, cache::Instant request_time,
+                     cache::Instant response_time, uint64_t max_object_size, std::string_view primary);
+
+// An upstream 304 answering our revalidation of a stored response (RFC 9111 §4.3.4): the merged
+// head block and its new facts, or nullopt when the 304 does not select the stored response.
+struct Refreshed {
+    std::string head;
+    cache::EntryFacts facts;
+};
+std::optional<Refreshed> refresh_with_304(std::string_view stored_head, int stored_status,
+                                          cache::HeaderList not_modified, const cache::RoutePolicyView& route,
+                                          cache::Instant request_time, cache::Instant response_time);
+
+// Wall-clock time in whole seconds, HTTP's resolution.
+cache::Instant wall_now();
+
+// What the client is told about the cache's part in its response.
+enum class XCache : unsigned char { hit, miss, stale, revalidated, bypass, expired };
+std::string_view x_cache_name(XCache x);
+
+// Appends "X-Cache: …\r\nCache-Status: portico; …\r\n" (RFC 9211). `params` is the Cache-Status
+// parameter list after "portico; " ("hit", "fwd=uri-miss; stored", "fwd=bypass; detail=no-store").
+void append_cache_lines(std::string& out, XCache x, std::string_view params);
+
+}  // namespace portico::proxy
