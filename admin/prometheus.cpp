@@ -154,6 +154,8 @@ void render_cache(Writer& w, const metrics::Snapshot& s) {
     w.single("portico_cache_purged_total", "counter", "Entries removed by purge, clear or invalidation.", c.purged);
     w.single("portico_cache_entries", "gauge", "Entries in the cache.", c.entries);
     w.single("portico_cache_bytes", "gauge", "Bytes stored in the cache.", c.bytes);
+    w.single("portico_cache_served_bytes_total", "counter", "Response bytes answered from the cache.",
+             c.bytes_served);
 }
 
 void render_process(Writer& w, const metrics::Snapshot& s) {

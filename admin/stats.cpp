@@ -44,6 +44,7 @@ json build_cache_stats(const metrics::Snapshot& s, const std::optional<json>& pa
         j["purged"] = c.purged;
         j["entries"] = c.entries;
         j["bytes"] = c.bytes;
+        j["bytes_served"] = c.bytes_served;
         auto ratio = c.hit_ratio();
         j["hit_ratio"] = ratio ? json(std::round(*ratio * 1e4) / 1e4) : json(nullptr);
     }

@@ -62,12 +62,13 @@ void emit_policy(YAML::Emitter& out, const RoutePolicy& p) {
     out << BeginMap;
     if (p.timeout) kv(out, "timeout", *p.timeout);
     const RouteCache& c = p.cache;
-    if (c.enabled || c.ttl || c.stale_while_revalidate || c.stale_if_error) {
+    if (c.enabled || c.ttl || c.stale_while_revalidate || c.stale_if_error || c.store_set_cookie) {
         out << Key << "cache" << Value << BeginMap;
         if (c.enabled) kv(out, "enabled", *c.enabled);
         if (c.ttl) kv(out, "ttl", *c.ttl);
         if (c.stale_while_revalidate) kv(out, "stale_while_revalidate", *c.stale_while_revalidate);
         if (c.stale_if_error) kv(out, "stale_if_error", *c.stale_if_error);
+        if (c.store_set_cookie) kv(out, "store_set_cookie", *c.store_set_cookie);
         out << EndMap;
     }
     if (p.static_files) emit_static(out, *p.static_files);
@@ -90,6 +91,7 @@ RoutePolicy effective_global(const Config& c) {
     g.cache.ttl = g.cache.ttl.value_or(defaults.cache_ttl);
     g.cache.stale_while_revalidate = g.cache.stale_while_revalidate.value_or(defaults.stale_while_revalidate);
     g.cache.stale_if_error = g.cache.stale_if_error.value_or(defaults.stale_if_error);
+    g.cache.store_set_cookie = g.cache.store_set_cookie.value_or(defaults.cache_store_set_cookie);
     g.compression.enabled = g.compression.enabled.value_or(c.compression.enabled);
     g.compression.level = g.compression.level.value_or(c.compression.level);
     return g;

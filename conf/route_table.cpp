@@ -13,6 +13,7 @@ void apply(Route& r, const RoutePolicy& p) {
     if (p.cache.ttl) r.cache_ttl = *p.cache.ttl;
     if (p.cache.stale_while_revalidate) r.stale_while_revalidate = *p.cache.stale_while_revalidate;
     if (p.cache.stale_if_error) r.stale_if_error = *p.cache.stale_if_error;
+    if (p.cache.store_set_cookie) r.cache_store_set_cookie = *p.cache.store_set_cookie;
     // static and rate_limit are whole blocks: a route's block replaces the inherited one.
     if (p.static_files) r.static_files = p.static_files;
     if (p.rate_limit) r.rate_limit = p.rate_limit;

@@ -94,6 +94,9 @@ struct RouteCache {
     std::optional<Duration> ttl;
     std::optional<Duration> stale_while_revalidate;
     std::optional<Duration> stale_if_error;
+    // Addition to INTERFACE.md: store responses that carry Set-Cookie (DESIGN.md: never, "unless a
+    // route explicitly says so"). The cookie is then served to every client of that entry.
+    std::optional<bool> store_set_cookie;
 };
 
 struct RouteStatic {
@@ -134,6 +137,7 @@ struct Route {
     Duration cache_ttl{0};
     Duration stale_while_revalidate{0};
     Duration stale_if_error{0};
+    bool cache_store_set_cookie = false;
     std::optional<RouteStatic> static_files;
     std::optional<RouteRateLimit> rate_limit;
     bool compression_enabled = true;

@@ -155,7 +155,7 @@ RoutePolicy decode_policy(const Node& n, const std::string& section,
     with(n, "timeout", [&](const Node& v) { p.timeout = to_duration(v, key_path(section, "timeout"), Duration{1}); });
     with(n, "cache", [&](const Node& c) {
         std::string s = key_path(section, "cache");
-        expect_keys(c, s, {"enabled", "ttl", "stale_while_revalidate", "stale_if_error"});
+        expect_keys(c, s, {"enabled", "ttl", "stale_while_revalidate", "stale_if_error", "store_set_cookie"});
         with(c, "enabled", [&](const Node& v) { p.cache.enabled = to_bool(v, key_path(s, "enabled")); });
         with(c, "ttl", [&](const Node& v) { p.cache.ttl = to_duration(v, key_path(s, "ttl")); });
         with(c, "stale_while_revalidate", [&](const Node& v) {
@@ -163,6 +163,9 @@ RoutePolicy decode_policy(const Node& n, const std::string& section,
         });
         with(c, "stale_if_error", [&](const Node& v) {
             p.cache.stale_if_error = to_duration(v, key_path(s, "stale_if_error"));
+        });
+        with(c, "store_set_cookie", [&](const Node& v) {
+            p.cache.store_set_cookie = to_bool(v, key_path(s, "store_set_cookie"));
         });
     });
     with(n, "static", [&](const Node& st) {

@@ -110,6 +110,7 @@ void CacheTotals::add(const CacheCounters& c) {
     stores += c.stores.value();
     evictions += c.evictions.value();
     purged += c.purged.value();
+    bytes_served += c.bytes_served.value();
     entries += c.entries.value();
     bytes += c.bytes.value();
 }

@@ -225,6 +225,7 @@ struct CacheCounters {
     Counter stores;           // responses written to the store
     Counter evictions;        // entries removed to stay under max_size
     Counter purged;           // entries removed by purge / clear / invalidation
+    Counter bytes_served;     // response bytes (head and body) answered from the store
     Gauge entries;            // set by the single cache writer thread only
     Gauge bytes;              // likewise
 };
@@ -258,7 +259,8 @@ struct UpstreamTotals {
 struct CacheTotals {
     std::array<uint64_t, kBypassReasons.size()> bypass_by_reason{};
     uint64_t hits = 0, misses = 0, stale = 0, revalidated = 0, expired = 0, bypass = 0,
-             coalesced_waits = 0, stores = 0, evictions = 0, purged = 0, entries = 0, bytes = 0;
+             coalesced_waits = 0, stores = 0, evictions = 0, purged = 0, entries = 0, bytes = 0,
+             bytes_served = 0;
     void add(const CacheCounters& c);
     // Answers served from the store (hits, stale, revalidated) over lookups that could have been;
     // nullopt before the first lookup.

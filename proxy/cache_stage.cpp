@@ -54,6 +54,7 @@ cache::RoutePolicyView route_policy(const conf::Route& route) {
         view.stale_while_revalidate = duration_cast<cache::Seconds>(route.stale_while_revalidate);
     }
     if (route.stale_if_error.count() > 0) view.stale_if_error = duration_cast<cache::Seconds>(route.stale_if_error);
+    view.store_set_cookie = route.cache_store_set_cookie;
     return view;
 }
 

@@ -223,6 +223,7 @@ void ClientConnection::serve_stored(int status, std::string_view head, std::stri
             status_ = 304;
             response_started_ = true;
             response_bytes_ += out.size();
+            worker_.metrics().cache.bytes_served.inc(out.size());
             if (send_to_client(out)) finish_exchange();
             return;
         }
@@ -252,6 +253,7 @@ void ClientConnection::serve_stored(int status, std::string_view head, std::stri
     response_started_ = true;
     if (head_only) send_body = {};
     response_bytes_ += out.size() + send_body.size();
+    worker_.metrics().cache.bytes_served.inc(out.size() + send_body.size());
     if (send_to_client(out, send_body)) finish_exchange();
 }
 

@@ -30,6 +30,7 @@ void check_same(const Config& a, const Config& b) {
         BOOST_TEST(x.cache_ttl == y.cache_ttl);
         BOOST_TEST(x.stale_while_revalidate == y.stale_while_revalidate);
         BOOST_TEST(x.stale_if_error == y.stale_if_error);
+        BOOST_TEST(x.cache_store_set_cookie == y.cache_store_set_cookie);
         BOOST_TEST(x.static_files.has_value() == y.static_files.has_value());
         BOOST_TEST(x.rate_limit.has_value() == y.rate_limit.has_value());
         if (x.rate_limit && y.rate_limit) {
@@ -63,10 +64,11 @@ workers: 3
 listen: '[::1]:0'
 upstream: {address: unix:/run/app/uvicorn.sock, read_timeout: 1500ms}
 limits: {max_body_bytes: 1000000, drain_timeout: 1m30s}
-cache: {notify_channel: ~, enabled: false}
+cache: {notify_channel: ~, enabled: false, max_object_size: 2MiB, lock_timeout: 250ms}
 routes:
   patterns:
     "*": {timeout: 20s}
+    /session/*: {cache: {store_set_cookie: true, ttl: 5s}}
     /s/*: {static: {root: /srv, fallback: upstream, index: ~}, compression: {level: 2}}
     /r: {rate_limit: {rate: 0.5/s, burst: 2.5, key: "header:X-Key", dry_run: true}}
 pool:

@@ -68,12 +68,18 @@ routes:
       cache: {enabled: false}
       rate_limit: {rate: 1/s}
       compression: {level: 9}
+    /session/*:
+      cache: {store_set_cookie: true}
 )");
     const Route& api = match_route(*c, "/api/x");
     BOOST_TEST(api.timeout.count() == 10000);
     BOOST_TEST(api.cache_enabled);
     BOOST_TEST(api.cache_ttl.count() == 60000);
     BOOST_TEST(api.stale_if_error.count() == 60000);
+    BOOST_TEST(!api.cache_store_set_cookie);  // never by default
+    const Route& session = match_route(*c, "/session/x");
+    BOOST_TEST(session.cache_store_set_cookie);
+    BOOST_TEST(session.cache_ttl.count() == 5000);  // the rest still inherited
     BOOST_TEST(api.rate_limit->rate.text == "50/s");
     BOOST_TEST(api.compression_enabled);
     BOOST_TEST(api.compression_level == 3);  // top-level compression.level underneath
