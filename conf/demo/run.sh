@@ -140,6 +140,7 @@ show() {  # prints the command as one would type it, then runs it
 say "portico is up; sample requests:"
 show curl -sS -i "$base/api/hello"
 show curl -sS -i -H 'X-Request-ID: demo-42' "$base/api/items/42"
+show curl -sS -o /dev/null -D - "$base/api/items/42"  # the same again: answered from the cache (HIT)
 show curl -sS -i -X POST -H 'Content-Type: application/json' -d '{"name":"widget","qty":3}' "$base/api/echo"
 show curl -sS -o /dev/null -D - "$base/api/slow?ms=300"
 show curl -sS "$base/api/headers"
@@ -148,7 +149,7 @@ show curl -sS "$base/api/headers"
 headers=$(curl -sS -o /dev/null -D - "$base/api/hello" | tr -d '\r')
 echo
 say "headers portico adds to responses:"
-for name in X-Request-ID Server-Timing; do
+for name in X-Request-ID Server-Timing X-Cache Cache-Status; do
     line=$(grep -i "^$name:" <<<"$headers" || true)
     if [[ -n $line ]]; then
         printf '  %-15s %s\n' "$name:" "${line#*: }"
@@ -161,12 +162,14 @@ cat <<EOF
 
 Try it yourself:
   curl -i $base/api/hello
-  curl -i $base/api/items/1
+  curl -i $base/api/items/1          # twice: X-Cache MISS, then HIT with Age
   curl -i $base/api/items/7          # 404 from the app, passed through
   curl -i "$base/api/slow?ms=1200"   # Server-Timing shows the upstream time
   curl -i -X POST -d 'hello' $base/api/echo
   curl -s $base/api/headers           # what the app received (X-Forwarded-*, X-Request-ID)
-  admin (once built): curl -s http://127.0.0.1:$admin_port/stats
+  curl -s http://127.0.0.1:$admin_port/cache          # hits, misses, entries
+  curl -s -X POST -d '{"prefix":"/api/items"}' http://127.0.0.1:$admin_port/cache/purge
+  curl -s http://127.0.0.1:$admin_port/stats
 EOF
 
 if [[ $oneshot == 1 ]]; then
