@@ -34,7 +34,7 @@ void BackgroundRefresh::cancel() {
 // outside the upstream connection's callbacks.
 void BackgroundRefresh::finish() {
     finished_ = true;
-    fill_.reset();
+    fill_.drop();
     plan_.lease.reset();
 }
 
@@ -80,7 +80,7 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
     StorePlan store = plan_store("GET", head, request, response, plan_.route, request_time, now,
                                  plan_.max_object_size, plan_.primary);
     if (store.entry) {
-        fill_ = std::move(store.entry);
+        fill_ = StoreFill(*runtime, std::move(store.entry), plan_.max_object_size);
     } else {
         // No longer cacheable (no-store now, Set-Cookie…): the stale copy must not be served again.
         runtime->writer->remove(plan_.primary);
@@ -90,13 +90,7 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
 }
 
 int BackgroundRefresh::upstream_body(std::string_view data) {
-    if (!fill_) return 0;
-    if (fill_->body.size() + data.size() > plan_.max_object_size) {
-        fill_.reset();
-        plan_.lease.reset();
-        return 0;
-    }
-    fill_->body.append(data);
+    if (fill_ && !fill_.append(data)) plan_.lease.reset();
     return 0;
 }
 
@@ -105,7 +99,7 @@ void BackgroundRefresh::upstream_end() {
     upstream_ = nullptr;
     connection->finish(/*reusable=*/true);
     if (fill_) {
-        worker_.cache()->writer->put(std::move(*fill_), [lease = std::move(plan_.lease)](bool) {});
+        worker_.cache()->writer->put(fill_.take(), [lease = std::move(plan_.lease)](bool) {});
     }
     finish();
 }

@@ -63,7 +63,7 @@ private:
     bool waiting_ = false;  // queued in the upstream pool
     bool finished_ = false;
     uint64_t sent_ns_ = 0;
-    std::unique_ptr<cache::EntryToStore> fill_;
+    StoreFill fill_;
 };
 
 }  // namespace portico::proxy

@@ -116,6 +116,43 @@ Found find_entry(const cache::Snapshot& snapshot, std::string_view primary, cach
     return found;
 }
 
+StoreFill& StoreFill::operator=(StoreFill&& other) noexcept {
+    if (this == &other) return *this;
+    drop();
+    runtime_ = other.runtime_;
+    entry_ = std::move(other.entry_);
+    max_object_size_ = other.max_object_size_;
+    reserved_ = other.reserved_;
+    other.reserved_ = 0;
+    return *this;
+}
+
+bool StoreFill::append(std::string_view data) {
+    if (!entry_) return false;
+    uint64_t size = entry_->body.size() + data.size();
+    bool within_budget =
+        runtime_->filling.fetch_add(data.size(), std::memory_order_relaxed) + data.size() <= CacheRuntime::kFillBudget;
+    reserved_ += data.size();
+    if (size > max_object_size_ || !within_budget) {
+        drop();
+        return false;
+    }
+    entry_->body.append(data);
+    return true;
+}
+
+cache::EntryToStore StoreFill::take() {
+    cache::EntryToStore entry = std::move(*entry_);
+    drop();
+    return entry;
+}
+
+void StoreFill::drop() {
+    if (reserved_ > 0) runtime_->filling.fetch_sub(reserved_, std::memory_order_relaxed);
+    reserved_ = 0;
+    entry_.reset();
+}
+
 StorePlan plan_store(std::string_view method, const MessageHead& response, cache::HeaderList request,
                      cache::HeaderList response_fields, const cache::RoutePolicyView& route, cache::Instant request_time,
                      cache::Instant response_time, uint64_t max_object_size, std::string_view primary) {

@@ -4,6 +4,7 @@
 // Cache-Status lines. The decisions themselves are RFC 9111 rules in cache/policy.hpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,8 +31,38 @@ struct CacheRuntime {
     cache::Coalescer coalescer;
     std::string path;
     uint64_t max_size = 0;
+    // Bytes of response bodies being copied for the store right now, across all workers. Many
+    // concurrent large misses must not hold gigabytes: past kFillBudget a new piece stops that
+    // copy (the response still streams to its client, it is just not stored).
+    static constexpr uint64_t kFillBudget = 256ull << 20;
+    std::atomic<uint64_t> filling{0};
 
     ~CacheRuntime();
+};
+
+// The copy of a response on its way into the store: the entry plus its claim on the process's
+// fill budget, given back when the copy is handed to the writer or dropped.
+class StoreFill {
+public:
+    StoreFill() = default;
+    StoreFill(CacheRuntime& runtime, std::unique_ptr<cache::EntryToStore> entry, uint64_t max_object_size)
+        : runtime_(&runtime), entry_(std::move(entry)), max_object_size_(max_object_size) {}
+    ~StoreFill() { drop(); }
+    StoreFill(StoreFill&& other) noexcept { *this = std::move(other); }
+    StoreFill& operator=(StoreFill&& other) noexcept;
+
+    explicit operator bool() const { return entry_ != nullptr; }
+    // Appends a body piece; false (and the copy is dropped) past max_object_size or the budget.
+    bool append(std::string_view data);
+    // The finished entry for Writer::put; the budget is released (the writer bounds its own queue).
+    cache::EntryToStore take();
+    void drop();
+
+private:
+    CacheRuntime* runtime_ = nullptr;
+    std::unique_ptr<cache::EntryToStore> entry_;
+    uint64_t max_object_size_ = 0;
+    uint64_t reserved_ = 0;
 };
 
 // nullptr (logged) when the cache is disabled or cannot be opened: the proxy then runs uncached.

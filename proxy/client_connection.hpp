@@ -181,7 +181,7 @@ private:
         bool revalidating = false;            // the stored validators went upstream
         enum class Ending : unsigned char { proxy, revalidated, stale } ending = Ending::proxy;
         int failed_status = 0;                // what the upstream answered before stale-if-error
-        std::unique_ptr<cache::EntryToStore> fill;  // the response being stored as it streams
+        StoreFill fill;  // the response being stored as it streams
         cache::Instant request_time{};
     };
     CacheExchange cache_;

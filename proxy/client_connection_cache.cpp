@@ -298,7 +298,7 @@ bool ClientConnection::cache_response_head(MessageHead& head, std::string& extra
     StorePlan plan = plan_store(method_name(method_), head, request, response, route, cache_.request_time, now,
                                 config_->cache.max_object_size, cache_.primary);
     if (plan.entry) {
-        cache_.fill = std::move(plan.entry);
+        cache_.fill = StoreFill(runtime, std::move(plan.entry), config_->cache.max_object_size);
         (cache_.on_fetch == XCache::expired ? counters.expired : counters.misses).inc();
         append_cache_lines(extra, cache_.on_fetch, fmt::format("fwd={}; stored", cache_.fwd));
     } else {
@@ -333,22 +333,18 @@ void ClientConnection::cache_after_unsafe(const MessageHead& head, std::string& 
 }
 
 void ClientConnection::cache_response_body(std::string_view data) {
-    cache::EntryToStore& entry = *cache_.fill;
-    if (entry.body.size() + data.size() > config_->cache.max_object_size) {
-        // Grew past cache.max_object_size while streaming: keep streaming, stop storing.
-        cache_.fill.reset();
+    if (!cache_.fill.append(data)) {
+        // Past cache.max_object_size, or too much is being copied at once: keep streaming, stop
+        // storing, and let the waiters go upstream themselves.
         cache_.lease.reset();
-        return;
     }
-    entry.body.append(data);
 }
 
 // The whole response went to the client; the copy goes to the writer. Waiters wake after its
 // commit (the lease travels into the callback), so they find the entry when they look again.
 void ClientConnection::cache_response_end() {
     CacheRuntime& runtime = *worker_.cache();
-    runtime.writer->put(std::move(*cache_.fill), [lease = std::move(cache_.lease)](bool) {});
-    cache_.fill.reset();
+    runtime.writer->put(cache_.fill.take(), [lease = std::move(cache_.lease)](bool) {});
 }
 
 bool ClientConnection::cache_serve_ending() {
