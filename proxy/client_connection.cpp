@@ -599,9 +599,11 @@ void ClientConnection::respond_local(int status, std::string_view detail, bool c
 // Every finished exchange passes here once: metrics, the access log line, the slow-request log.
 void ClientConnection::write_access_log() {
     uint64_t now = core::now_ns();
+#ifndef PORTICO_NO_REQUEST_METRICS
     auto& metrics = worker_.metrics();
     metrics.http_requests.inc(route_id_, status_);
     metrics.request_duration.observe_ns(route_id_, now - started_ns_);
+#endif
     const auto& config = config_ ? config_ : worker_.config();
     auto slow = static_cast<double>(config->log.slow_request.count());
     bool access_log = worker_.access_log_enabled();
