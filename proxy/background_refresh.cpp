@@ -83,7 +83,7 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
         fill_ = StoreFill(*runtime, std::move(store.entry), plan_.max_object_size);
     } else {
         // No longer cacheable (no-store now, Set-Cookie…): the stale copy must not be served again.
-        runtime->writer->remove(plan_.primary);
+        invalidate(*runtime, plan_.primary);
         plan_.lease.reset();
     }
     return 0;

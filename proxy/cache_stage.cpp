@@ -13,6 +13,34 @@
 
 namespace portico::proxy {
 
+void PendingRemovals::add(const std::string& primary) {
+    std::lock_guard lock(mutex_);
+    ++keys_[primary];
+    count_.fetch_add(1, std::memory_order_release);
+}
+
+void PendingRemovals::committed(const std::string& primary) {
+    std::lock_guard lock(mutex_);
+    auto it = keys_.find(primary);
+    if (it == keys_.end()) return;
+    if (--it->second == 0) keys_.erase(it);
+    count_.fetch_sub(1, std::memory_order_release);
+}
+
+bool PendingRemovals::contains(std::string_view primary) const {
+    if (count_.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard lock(mutex_);
+    return keys_.find(std::string(primary)) != keys_.end();
+}
+
+void invalidate(CacheRuntime& runtime, std::string primary) {
+    runtime.pending_removals.add(primary);
+    std::string key = primary;
+    runtime.writer->remove(std::move(primary), [&runtime, key = std::move(key)](uint64_t) {
+        runtime.pending_removals.committed(key);
+    });
+}
+
 CacheRuntime::~CacheRuntime() {
     if (writer) writer->stop();
 }

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/coalescer.hpp"
@@ -22,6 +24,22 @@
 
 namespace portico::proxy {
 
+// Keys an unsafe request invalidated whose removal the writer has not committed yet. A client that
+// POSTs and then GETs the same URI must not be served the entry its POST invalidated, even if the
+// GET arrives before the commit (read-your-writes); lookups treat these keys as misses. Empty in
+// the common case, where a lookup pays one relaxed atomic load.
+class PendingRemovals {
+public:
+    void add(const std::string& primary);
+    void committed(const std::string& primary);
+    bool contains(std::string_view primary) const;
+
+private:
+    std::atomic<uint64_t> count_{0};
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, uint32_t> keys_;  // key → removals in flight
+};
+
 // Everything the workers share for caching: the LMDB store, its single writer, the coalescer.
 // Opened once at start; a reload that changes cache.path or cache.max_size logs that it needs a
 // restart (LMDB maps are not resized under live readers).
@@ -29,6 +47,7 @@ struct CacheRuntime {
     std::unique_ptr<cache::Store> store;
     std::unique_ptr<cache::Writer> writer;  // declared after store: destroyed first
     cache::Coalescer coalescer;
+    PendingRemovals pending_removals;
     std::string path;
     uint64_t max_size = 0;
     // Bytes of response bodies being copied for the store right now, across all workers. Many
@@ -64,6 +83,10 @@ private:
     uint64_t max_object_size_ = 0;
     uint64_t reserved_ = 0;
 };
+
+// Invalidates every variant of `primary` (RFC 9111 §4.4); lookups miss it from now on, not only
+// once the writer has committed the removal.
+void invalidate(CacheRuntime& runtime, std::string primary);
 
 // nullptr (logged) when the cache is disabled or cannot be opened: the proxy then runs uncached.
 std::unique_ptr<CacheRuntime> open_cache(const conf::CacheConfig& config);

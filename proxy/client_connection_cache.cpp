@@ -53,7 +53,10 @@ bool ClientConnection::cache_lookup() {
     cache_.fwd = "uri-miss";
 
     cache::Snapshot snapshot = runtime.store->snapshot();
-    Found found = find_entry(snapshot, cache_.primary, request, cache_.variant);
+    Found found;
+    if (!runtime.pending_removals.contains(cache_.primary)) {
+        found = find_entry(snapshot, cache_.primary, request, cache_.variant);
+    }
     if (found.varies) cache_.fwd = "vary-miss";
     if (found.entry) {
         const cache::EntryView& entry = *found.entry;
@@ -329,7 +332,7 @@ void ClientConnection::cache_after_unsafe(const MessageHead& head, std::string& 
     std::vector<std::string> keys =
         cache::invalidation_keys(method_name(method_), head.status, "http", request.find(FieldId::host),
                                  request.target(), response, key_options(config_->cache));
-    for (std::string& key : keys) worker_.cache()->writer->remove(std::move(key));
+    for (std::string& key : keys) invalidate(*worker_.cache(), std::move(key));
 }
 
 void ClientConnection::cache_response_body(std::string_view data) {

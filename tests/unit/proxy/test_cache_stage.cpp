@@ -194,3 +194,22 @@ BOOST_AUTO_TEST_CASE(cache_lines) {
     append_cache_lines(out, XCache::bypass, "fwd=bypass; detail=no-store");
     BOOST_TEST(out == "X-Cache: BYPASS\r\nCache-Status: portico; fwd=bypass; detail=no-store\r\n");
 }
+
+BOOST_AUTO_TEST_CASE(an_invalidated_key_misses_before_its_removal_commits) {
+    PendingRemovals pending;
+    BOOST_TEST(!pending.contains("http://h/a"));
+    pending.add("http://h/a");
+    pending.add("http://h/a");  // two unsafe requests in flight for one key
+    BOOST_TEST(pending.contains("http://h/a"));
+    BOOST_TEST(!pending.contains("http://h/b"));
+    pending.committed("http://h/a");
+    BOOST_TEST(pending.contains("http://h/a"));  // the second removal is still queued
+    pending.committed("http://h/a");
+    BOOST_TEST(!pending.contains("http://h/a"));
+
+    TempCache c;
+    BOOST_TEST_REQUIRE(c.runtime != nullptr);
+    invalidate(*c.runtime, "http://h/x");
+    c.runtime->writer->flush();  // the writer's callback clears the key after its commit
+    BOOST_TEST(!c.runtime->pending_removals.contains("http://h/x"));
+}
