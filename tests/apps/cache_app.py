@@ -22,6 +22,7 @@
 #   gate=NAME   (with stream=1) stop after the first piece until POST /_ctl/release?gate=NAME
 #   delay=N     wait N ms before answering (for coalescing)
 #   fail=500    answer 500 without cache fields       fail=close  drop the connection, no response
+#   fail=midbody  send the head (Content-Length: size) and part of the body, then drop the connection
 # The JSON body is {"path", "query", "n" (this path's request count), "method",
 # "accept_encoding", "version"}; every response carries X-App-Serial: n.
 #
@@ -316,7 +317,7 @@ async def unsafe(request: Request, rest: str = ""):
 
 async def app(scope, receive, send):
     """Counts every request by path (except /count* and /_ctl/*), remembers its header fields,
-    and drops the connection for fail=close before FastAPI is involved."""
+    and drops the connection for fail=close / fail=midbody before FastAPI is involved."""
     if scope["type"] == "http":
         path = scope["path"]
         if not path.startswith("/count") and not path.startswith("/_ctl/"):
@@ -333,6 +334,18 @@ async def app(scope, receive, send):
             if params.get("fail") == "close":
                 # uvicorn's send is a bound method of the request cycle, which holds the transport:
                 # abort() resets the connection without a byte of response.
+                getattr(send, "__self__").transport.abort()
+                return
+            if params.get("fail") == "midbody":
+                # A complete head (Content-Length: size) and half the body, then the connection drops.
+                size = int(params.get("size", "100000"))
+                fields = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in cache_fields(params)]
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", str(size).encode()),
+                                        (b"content-type", b"application/octet-stream")] + fields})
+                await send({"type": "http.response.body", "body": pattern(0, min(size // 2, PIECE)),
+                            "more_body": True})
+                await asyncio.sleep(0.05)  # let the first part reach the wire
                 getattr(send, "__self__").transport.abort()
                 return
     await api(scope, receive, send)

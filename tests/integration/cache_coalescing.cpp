@@ -1,0 +1,95 @@
+// Request coalescing against the real binary: concurrent misses for one key, across workers, make
+// one upstream request and the others wait for it — for a new key and for an expired entry alike
+// (an expiry stampede); a response found uncacheable releases the waiters at once; and the wait is
+// bounded by cache.lock_timeout, after which waiters go upstream themselves.
+#include <set>
+
+#include "cache_support.hpp"
+
+using namespace portico::test;
+using namespace portico::test::cache;
+
+BOOST_AUTO_TEST_SUITE(cache_coalescing)
+
+BOOST_AUTO_TEST_CASE(hundred_concurrent_misses_make_one_upstream_request) {
+    CacheSetup setup;
+    setup.workers = "2";  // coalescing holds across worker threads
+    CacheStack s(setup);
+    const std::string path = "/x/coalesce";
+    const std::string target = path + "?cc=" + q("max-age=60") + "&delay=1500";
+    auto answers = concurrent(s.endpoint(), "GET", target, 100);
+    int ok = 0;
+    std::string body;
+    for (const auto& r : answers) {
+        if (r.status == 200) ++ok;
+        if (body.empty()) body = r.body;
+        BOOST_TEST(r.status == 200, show(r));
+        BOOST_TEST(r.body == body, show(r));
+    }
+    BOOST_TEST(ok == 100);
+    BOOST_TEST(serial(answers.front()) == 1);
+    BOOST_TEST(asked(s.app, path) == 1, "100 concurrent misses → exactly one upstream request");
+    json st = cache_stats(*s.portico);
+    // All 100 were sent within the app's 1.5 s: 99 waited for the leader.
+    BOOST_TEST(st.value("coalesced_waits", -1) == 99, st.dump());
+    BOOST_TEST(metric(metrics_text(*s.portico), "portico_cache_coalesced_waits_total") ==
+               st.value("coalesced_waits", -1.0));
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_entry_does_not_stampede) {
+    CacheSetup setup;
+    setup.workers = "2";
+    CacheStack s(setup);
+    const std::string path = "/x/stampede";
+    const std::string target = path + "?cc=" + q("max-age=1");  // no validator: a full fetch when expired
+    double before = stat(*s.portico, "stores");
+    BOOST_TEST(get(s.endpoint(), target).status == 200);
+    BOOST_TEST_REQUIRE(wait_stored(*s.portico, before + 1));
+    app_override(s.app, path, {{"cc", "max-age=60"}, {"delay", "1500"}});
+    // Wait for expiry without touching the app: only-if-cached answers 504 once nothing fresh is stored.
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return get(s.endpoint(), target, {{"Cache-Control", "only-if-cached"}}).status == 504; }, 8s, 50ms));
+    BOOST_TEST(asked(s.app, path) == 1);
+    auto answers = concurrent(s.endpoint(), "GET", target, 50);
+    for (const auto& r : answers) {
+        BOOST_TEST(r.status == 200, show(r));
+        BOOST_TEST(serial(r) == 2, show(r));
+    }
+    BOOST_TEST(asked(s.app, path) == 2, "50 requests for an expired entry → exactly one upstream request");
+}
+
+BOOST_AUTO_TEST_CASE(uncacheable_response_releases_the_waiters) {
+    CacheSetup setup;
+    // Waiters held until the lock timed out would miss the clients' 10 s deadline.
+    setup.more = "  lock_timeout: 30s\n";
+    setup.tweak = [](PorticoSettings& p) { p.read_timeout = "20s"; };
+    CacheStack s(setup);
+    for (const char* cc : {"private", "no-store"}) {
+        const std::string path = fmt::format("/x/uncacheable-{}", cc);
+        const std::string target = path + "?cc=" + q(std::string(cc) + ", max-age=60") + "&delay=1000";
+        auto answers = concurrent(s.endpoint(), "GET", target, 20, {}, 10s);
+        std::set<int> serials;
+        for (const auto& r : answers) {
+            BOOST_TEST(r.status == 200, cc << ": " << show(r));
+            serials.insert(serial(r));
+        }
+        // A private or no-store response is never handed to another client: each went upstream.
+        BOOST_TEST(asked(s.app, path) == 20, cc);
+        BOOST_TEST(serials.size() == 20u, cc);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(lock_timeout_bounds_the_wait) {
+    CacheSetup setup;
+    setup.more = "  lock_timeout: 300ms\n";
+    setup.tweak = [](PorticoSettings& p) { p.read_timeout = "20s"; };
+    CacheStack s(setup);
+    const std::string path = "/x/lock-timeout";
+    const std::string target = path + "?cc=" + q("max-age=60") + "&delay=4000";
+    auto answers = concurrent(s.endpoint(), "GET", target, 8, {}, 15s);
+    for (const auto& r : answers) BOOST_TEST(r.status == 200, show(r));
+    // The leader's fetch takes 4 s; the others gave up waiting after 300 ms and fetched themselves.
+    BOOST_TEST(asked(s.app, path) > 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,236 @@
+// The LMDB store under the real binary: entries survive a SIGKILL and a restart; a small max_size
+// evicts (keeping the hot entry) without failing a request; a garbage file where the cache should
+// be is moved aside with a log line; a large miss is streamed to the client while the app is still
+// sending (not buffered first) and then served as a HIT with the same bytes; responses above
+// max_object_size are streamed but not stored.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cache_support.hpp"
+
+using namespace portico::test;
+using namespace portico::test::cache;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Every regular file under `root` whose content is `content`.
+std::vector<std::string> files_holding(const std::string& root, const std::string& content) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it->is_regular_file(ec) && it->file_size(ec) == content.size() && read_file(it->path()) == content)
+            out.push_back(it->path());
+    }
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cache_storage)
+
+BOOST_AUTO_TEST_CASE(entries_survive_sigkill_and_restart) {
+    CacheStack s;
+    const std::string small = "/x/persist?cc=" + q("max-age=600");
+    const std::string big = "/x/persist-big?cc=" + q("max-age=600") + "&size=300000";
+    auto small_first = store(s, small);
+    auto big_first = store(s, big);
+    // Readable from the store, not just queued for it.
+    BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), small)) == "HIT"; }, 5s, 20ms));
+    BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), big)) == "HIT"; }, 5s, 20ms));
+    long age_before = age(get(s.endpoint(), small));
+
+    s.kill_and_restart_portico();
+    auto small_after = get(s.endpoint(), small);
+    BOOST_TEST(small_after.status == 200, show(small_after));
+    BOOST_TEST(xcache(small_after) == "HIT", show(small_after));
+    BOOST_TEST(small_after.body == small_first.body);
+    BOOST_TEST(age(small_after) >= age_before, "Age continues across the restart: " << show(small_after));
+    auto big_after = get(s.endpoint(), big, {}, 30s);
+    BOOST_TEST(xcache(big_after) == "HIT", show(big_after));
+    BOOST_TEST(big_after.body.size() == 300000u);
+    BOOST_TEST(sha256_hex(big_after.body) == sha256_hex(big_first.body));
+    BOOST_TEST(asked(s.app, "/x/persist") == 1);
+    BOOST_TEST(asked(s.app, "/x/persist-big") == 1);
+    BOOST_TEST(stat(*s.portico, "entries") >= 2, cache_stats(*s.portico).dump());
+}
+
+BOOST_AUTO_TEST_CASE(small_max_size_evicts_without_failing_requests) {
+    CacheSetup setup;
+    setup.max_size = "2MiB";
+    CacheStack s(setup);
+    const std::string hot = "/ev/hot?cc=" + q("max-age=600") + "&size=100000";
+    store(s, hot);
+    const std::string expected = pattern_bytes(0, 100000);
+    for (int i = 0; i < 60; ++i) {  // 6 MB through a 2 MiB cache
+        auto r = get(s.endpoint(), fmt::format("/ev/{}?cc={}&size=100000", i, q("max-age=600")), {}, 30s);
+        BOOST_TEST_REQUIRE(r.status == 200, "entry " << i << ": " << show(r));
+        BOOST_TEST(r.body == expected, "entry " << i);
+        auto h = get(s.endpoint(), hot, {}, 30s);  // kept hot
+        BOOST_TEST_REQUIRE(h.status == 200, "hot after " << i << ": " << show(h));
+        BOOST_TEST(h.body == expected);
+    }
+    BOOST_TEST(eventually([&] { return stat(*s.portico, "evictions") > 0; }, 5s), cache_stats(*s.portico).dump());
+    json st = cache_stats(*s.portico);
+    BOOST_TEST(st.value("bytes", -1.0) <= 2.0 * 1024 * 1024, st.dump());
+    BOOST_TEST(st.value("entries", -1) >= 1, st.dump());
+    BOOST_TEST(st.value("entries", 100) < 21, st.dump());
+    BOOST_TEST(metric(metrics_text(*s.portico), "portico_cache_evictions_total") > 0);
+    // The entry read after every store was never the one evicted.
+    auto h = get(s.endpoint(), hot);
+    BOOST_TEST(xcache(h) == "HIT", show(h));
+    BOOST_TEST(asked(s.app, "/ev/hot") == 1, "the hot entry was evicted");
+    // And the cache still stores after all that eviction.
+    store(s, "/ev/after?cc=" + q("max-age=600") + "&size=100000");
+    BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), "/ev/after?cc=" + q("max-age=600") + "&size=100000")) == "HIT"; }, 5s, 20ms));
+}
+
+BOOST_AUTO_TEST_CASE(garbage_file_at_cache_path_is_moved_aside) {
+    const std::string garbage = "this is not an LMDB environment\n" + std::string(5000, '\x7f');
+    // Case 1: cache.path itself is a foreign file.
+    {
+        TempDir holder;
+        const std::string cache_path = holder.file("cachefile");
+        std::ofstream(cache_path, std::ios::binary) << garbage;
+        CacheSetup setup;
+        setup.path = cache_path;
+        CacheStack s(setup);
+        const std::string target = "/x/after-garbage?cc=" + q("max-age=60");
+        store(s, target);
+        BOOST_TEST(xcache(get(s.endpoint(), target)) == "HIT");
+        BOOST_TEST(files_holding(holder.path(), garbage).size() == 1u, "the foreign file was not kept aside");
+        BOOST_TEST(has(s.portico->stderr_text() + s.portico->stdout_text(), cache_path),
+                   "no log line naming " << cache_path << ":\n" << s.portico->stderr_text());
+    }
+    // Case 2: the LMDB data file in cache.path is garbage.
+    {
+        TempDir holder;
+        const std::string cache_path = holder.file("cachedir");
+        fs::create_directories(cache_path);
+        std::ofstream(cache_path + "/data.mdb", std::ios::binary) << garbage;
+        CacheSetup setup;
+        setup.path = cache_path;
+        CacheStack s(setup);
+        const std::string target = "/x/after-garbage-mdb?cc=" + q("max-age=60");
+        store(s, target);
+        BOOST_TEST(xcache(get(s.endpoint(), target)) == "HIT");
+        BOOST_TEST(files_holding(holder.path(), garbage).size() == 1u, "the corrupt data file was not kept aside");
+        BOOST_TEST(has(s.portico->stderr_text() + s.portico->stdout_text(), cache_path),
+                   "no log line naming " << cache_path << ":\n" << s.portico->stderr_text());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(large_miss_is_streamed_then_hit_with_the_same_bytes) {
+    CacheSetup setup;
+    setup.max_size = "256MiB";  // the store keeps single objects to an eighth of the map
+    CacheStack s(setup);
+    const size_t size = 8u << 20;
+    const std::string gate = "big8";
+    const std::string target = fmt::format("/x/big?cc={}&size={}&stream=1&gate={}", q("max-age=600"), size, gate);
+    const std::string expected = sha256_hex(pattern_bytes(0, size));
+
+    // The app sends its first 64 KiB and then waits on the gate: whatever reaches the client
+    // before we open the gate was streamed, not buffered.
+    double before = stat(*s.portico, "stores");
+    RawClient c(s.endpoint());
+    BOOST_TEST_REQUIRE(c.send(make_request("GET", target)));
+    Sha256 hash;
+    size_t received = 0;
+    bool released = false, app_still_held = false;
+    auto r = c.read_response(30s, false, [&](std::string_view piece) {
+        hash.update(piece);
+        received += piece.size();
+        if (!released) {
+            app_still_held = gate_waiting(s.app, gate) == 1 && counter(s.app, "finished", "/x/big") == 0;
+            app_release(s.app, gate);
+            released = true;
+        }
+    });
+    if (!released) app_release(s.app, gate);
+    BOOST_TEST(r.status == 200, show(r));
+    BOOST_TEST(r.complete, show(r));
+    BOOST_TEST(xcache(r) == "MISS", show(r));
+    BOOST_TEST(app_still_held, "the first bytes reached the client only after the app had finished");
+    BOOST_TEST(received == size);
+    BOOST_TEST(hash.hex() == expected);
+
+    BOOST_TEST_REQUIRE(wait_stored(*s.portico, before + 1, 10s));
+    BOOST_TEST(stat(*s.portico, "store_failures") <= 0, "the store refused 8 MiB: " << cache_stats(*s.portico).dump());
+    RawClient c2(s.endpoint());
+    BOOST_TEST_REQUIRE(c2.send(make_request("GET", target)));
+    Sha256 hash2;
+    size_t received2 = 0;
+    auto hit = c2.read_response(30s, false, [&](std::string_view piece) {
+        hash2.update(piece);
+        received2 += piece.size();
+    });
+    BOOST_TEST(hit.status == 200, show(hit));
+    BOOST_TEST(xcache(hit) == "HIT", show(hit));
+    BOOST_TEST(received2 == size);
+    BOOST_TEST(hash2.hex() == expected);
+    BOOST_TEST(asked(s.app, "/x/big") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(truncated_responses_are_never_stored) {
+    CacheStack s;
+    const std::string expected = sha256_hex(pattern_bytes(0, 2000000));
+    // The app drops the connection half-way through a body it declared whole.
+    const std::string broken = "/x/midbody?cc=" + q("max-age=600") + "&size=2000000&fail=midbody";
+    for (int i = 1; i <= 2; ++i) {
+        auto r = get(s.endpoint(), broken, {}, 15s);
+        BOOST_TEST(!(r.complete && r.status == 200 && r.body.size() == 2000000u), "a truncated body looked whole");
+        BOOST_TEST(xcache(r) != "HIT", "request " << i << " got a stored truncated body: " << show(r));
+        BOOST_TEST(eventually([&] { return cache_stats(*s.portico).value("in_flight", 0) == 0; }, 5s));
+    }
+    BOOST_TEST(asked(s.app, "/x/midbody") == 2);
+    BOOST_TEST(stat(*s.portico, "entries") <= 0, cache_stats(*s.portico).dump());
+
+    // The client goes away in the middle of a miss: no truncated entry either.
+    const std::string gate = "abandon";
+    const std::string abandoned = fmt::format("/x/abandon?cc={}&size=2000000&stream=1&gate={}", q("max-age=600"), gate);
+    {
+        RawClient c(s.endpoint());
+        BOOST_TEST_REQUIRE(c.send(make_request("GET", abandoned)));
+        struct Enough {};
+        try {
+            c.read_response(15s, false, [](std::string_view) { throw Enough{}; });
+        } catch (const Enough&) {
+        }
+        c.close();
+    }
+    app_release(s.app, gate);
+    BOOST_TEST(eventually([&] { return cache_stats(*s.portico).value("in_flight", 0) == 0; }, 10s));
+    for (int i = 0; i < 2; ++i) {
+        auto r = get(s.endpoint(), abandoned, {}, 30s);
+        BOOST_TEST(r.status == 200, show(r));
+        BOOST_TEST(r.body.size() == 2000000u, show(r));
+        BOOST_TEST(sha256_hex(r.body) == expected, "a truncated or wrong body (X-Cache " << xcache(r) << ")");
+        app_release(s.app, gate);  // a second fetch waits at the gate too; it is open for good now
+        wait_stored(*s.portico, 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(objects_above_max_object_size_are_streamed_not_stored) {
+    CacheSetup setup;
+    setup.more = "  max_object_size: 1MiB\n";
+    CacheStack s(setup);
+    const std::string target = "/x/too-big?cc=" + q("max-age=600") + "&size=2000000";
+    const std::string expected = sha256_hex(pattern_bytes(0, 2000000));
+    for (int i = 0; i < 2; ++i) {
+        auto r = get(s.endpoint(), target, {}, 30s);
+        BOOST_TEST(r.status == 200, show(r));
+        BOOST_TEST(r.body.size() == 2000000u);
+        BOOST_TEST(sha256_hex(r.body) == expected);
+        BOOST_TEST(xcache(r) != "HIT", show(r));
+    }
+    BOOST_TEST(asked(s.app, "/x/too-big") == 2);
+    // Just below the limit is stored.
+    const std::string fits = "/x/fits?cc=" + q("max-age=600") + "&size=1000000";
+    store(s, fits);
+    BOOST_TEST(xcache(get(s.endpoint(), fits)) == "HIT");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
