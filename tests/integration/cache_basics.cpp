@@ -55,6 +55,11 @@ BOOST_AUTO_TEST_CASE(miss_then_hit_the_app_never_sees) {
         check_single_fields(hit);
     }
     BOOST_TEST(asked(s.app, "/x/miss-hit") == 1);
+    // Per-response fields are made for each hit, not replayed from the stored one.
+    auto h1 = get(s.endpoint(), target), h2 = get(s.endpoint(), target);
+    BOOST_TEST(h1.header("x-request-id").value_or("1") != h2.header("x-request-id").value_or("2"));
+    BOOST_TEST(h1.header("x-request-id").value_or("1") != miss.header("x-request-id").value_or("2"));
+    BOOST_TEST(!has(h1.header("server-timing").value_or(""), "upstream;"), "a hit reports an upstream time: " << show(h1));
 }
 
 BOOST_AUTO_TEST_CASE(age_grows_while_stored) {
@@ -158,6 +163,55 @@ BOOST_AUTO_TEST_CASE(expires_and_the_last_modified_heuristic_give_freshness) {
     BOOST_TEST(asked(s.app, "/x/heuristic") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(directives_and_fields_are_read_as_http_says) {
+    CacheStack s;
+    // Directive names are case-insensitive (RFC 9111 §5.2).
+    store(s, "/x/upper?cc=" + q("MAX-AGE=60"));
+    BOOST_TEST(xcache(get(s.endpoint(), "/x/upper?cc=" + q("MAX-AGE=60"))) == "HIT");
+    // Two Cache-Control lines are one list (RFC 9110 §5.3): max-age=60 on one, private on the other.
+    check_not_stored(s, "/x/two-lines", "cc=" + q("max-age=60") + "&hdr=" + q("Cache-Control: private"), "private");
+    check_not_stored(s, "/x/two-lines-nostore", "cc=" + q("max-age=60") + "&hdr=" + q("Cache-Control: no-store"),
+                     "no-store");
+    // Two Vary lines are one list too: X-A and X-B both select the variant.
+    const std::string two_vary = "/x/two-vary?" + kMaxAge60 + "&vary=X-A&hdr=" + q("Vary: X-B");
+    store(s, two_vary, {{"X-A", "1"}, {"X-B", "1"}});
+    BOOST_TEST(xcache(get(s.endpoint(), two_vary, {{"X-A", "1"}, {"X-B", "1"}})) == "HIT");
+    auto other_b = get(s.endpoint(), two_vary, {{"X-A", "1"}, {"X-B", "2"}});
+    BOOST_TEST(xcache(other_b) != "HIT", "the second Vary line was ignored: " << show(other_b));
+    // Hop-by-hop fields from the app are not stored and replayed.
+    const std::string hop = "/x/hop?" + kMaxAge60 + "&hdr=" + q("Keep-Alive: timeout=5") + "&hdr=" + q("Connection: X-Hop") +
+                            "&hdr=" + q("X-Hop: secret");
+    store(s, hop);
+    auto h = get(s.endpoint(), hop);
+    BOOST_TEST(xcache(h) == "HIT", show(h));
+    BOOST_TEST(!h.header("keep-alive").has_value(), show(h));
+    BOOST_TEST(!h.header("x-hop").has_value(), "a field named by Connection was replayed: " << show(h));
+}
+
+BOOST_AUTO_TEST_CASE(status_codes_other_than_200) {
+    CacheStack s;
+    // Explicit freshness makes any final status storable; 404 and 301 are common cases.
+    for (const char* status : {"404", "301", "410"}) {
+        const std::string path = fmt::format("/x/status-{}", status);
+        const std::string target = path + "?" + kMaxAge60 + "&status=" + status + (std::string(status) == "301" ? "&hdr=" + q("Location: /elsewhere") : "");
+        double before = stat(*s.portico, "stores");
+        auto first = get(s.endpoint(), target);
+        BOOST_TEST(first.status == std::atoi(status), show(first));
+        BOOST_TEST(wait_stored(*s.portico, before + 1), status);
+        auto again = get(s.endpoint(), target);
+        BOOST_TEST(again.status == std::atoi(status), show(again));
+        BOOST_TEST(xcache(again) == "HIT", status << ": " << show(again));
+        BOOST_TEST(asked(s.app, path) == 1, status);
+    }
+    // A 206 from the upstream is never stored as the resource (RFC 9111 §3: not a full response here).
+    const std::string partial = "/x/status-206?" + kMaxAge60 + "&status=206&size=100&hdr=" + q("Content-Range: bytes 0-99/1000");
+    for (int i = 0; i < 2; ++i) BOOST_TEST(xcache(get(s.endpoint(), partial)) != "HIT");
+    BOOST_TEST(asked(s.app, "/x/status-206") == 2);
+    // Nor is a 5xx without explicit freshness.
+    for (int i = 0; i < 2; ++i) BOOST_TEST(get(s.endpoint(), "/ttl/status-503?status=503").status == 503);
+    BOOST_TEST(asked(s.app, "/ttl/status-503") == 2, "a 503 was stored under the route's ttl");
+}
+
 BOOST_AUTO_TEST_CASE(request_no_store_is_not_stored) {
     CacheStack s;
     const std::string target = "/x/req-no-store?" + kMaxAge60;
@@ -209,6 +263,14 @@ BOOST_AUTO_TEST_CASE(authorization_needs_an_explicit_permission) {
     auto hit = get(s.endpoint(), pub, auth);
     BOOST_TEST(xcache(hit) == "HIT", show(hit));
     BOOST_TEST(asked(s.app, "/x/auth-public") == 1);
+
+    for (const char* cc : {"s-maxage=60", "max-age=60, must-revalidate"}) {
+        const std::string path = fmt::format("/x/auth-{}", cc[0]);
+        const std::string t = path + "?cc=" + q(cc);
+        store(s, t, auth);
+        BOOST_TEST(xcache(get(s.endpoint(), t, auth)) == "HIT", cc);
+        BOOST_TEST(asked(s.app, path) == 1, cc);
+    }
 
     // … a response stored for anonymous requests, without public/s-maxage/must-revalidate, does not
     // answer a request with Authorization: that one goes to the app.

@@ -79,6 +79,22 @@ BOOST_AUTO_TEST_CASE(uncacheable_response_releases_the_waiters) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_leader_releases_the_waiters) {
+    CacheSetup setup;
+    setup.more = "  lock_timeout: 30s\n";  // waiters held until it expires would miss the 10 s deadline
+    CacheStack s(setup);
+    // The leader's upstream connection drops (after a while, so the others are waiting by then).
+    const std::string path = "/x/leader-dies";
+    app_override(s.app, path, {{"cc", "max-age=60"}, {"delay", "800"}, {"fail", "close"}});
+    auto answers = concurrent(s.endpoint(), "GET", path, 20, {}, 10s);
+    for (const auto& r : answers) BOOST_TEST((r.status == 502 || r.status == 200), show(r));
+    // A 500 likewise.
+    const std::string path500 = "/x/leader-500";
+    app_override(s.app, path500, {{"cc", "max-age=60"}, {"delay", "800"}, {"fail", "500"}});
+    auto answers500 = concurrent(s.endpoint(), "GET", path500, 20, {}, 10s);
+    for (const auto& r : answers500) BOOST_TEST(r.status == 500, show(r));
+}
+
 BOOST_AUTO_TEST_CASE(lock_timeout_bounds_the_wait) {
     CacheSetup setup;
     setup.more = "  lock_timeout: 300ms\n";

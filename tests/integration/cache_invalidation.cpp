@@ -193,6 +193,14 @@ BOOST_AUTO_TEST_CASE(purge_by_key) {
     BOOST_TEST(!is_hit(s, "/pk/a"));
     BOOST_TEST(is_hit(s, "/pk/b"));
     BOOST_TEST(purge(*s.portico, "key", "http://portico.test/pk/nothing", &answer) == 0, answer.body);
+    // The URL is normalised like a request: host case, parameter order, ignored parameters.
+    const std::string q_target = "/pk/q?a=2&b=1&cc=" + q("max-age=60");
+    double before = stat(*s.portico, "stores");
+    BOOST_TEST(get(s.endpoint(), q_target).status == 200);
+    BOOST_TEST_REQUIRE(wait_stored(*s.portico, before + 1));
+    BOOST_TEST(purge(*s.portico, "key", "http://PORTICO.test/pk/q?cc=" + q("max-age=60") + "&utm_source=x&b=1&a=2", &answer) == 1,
+               answer.body);
+    BOOST_TEST(!is_hit(s, q_target));
     // A malformed purge is refused.
     auto bad = s.portico->admin("POST", "/cache/purge", R"({"prefix": "no-slash"})");
     BOOST_TEST(bad.status == 400, bad.describe());

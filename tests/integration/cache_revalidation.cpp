@@ -48,6 +48,27 @@ BOOST_AUTO_TEST_CASE(etag_revalidation_refreshes_the_stored_headers) {
     BOOST_TEST(metric(metrics_text(*s.portico), "portico_cache_requests_total{result=\"revalidated\"}") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_304_never_replaces_what_it_must_not) {
+    CacheStack s;
+    const std::string path = "/x/reval-guard";
+    const std::string target = path + "?cc=" + q("max-age=1") + "&etag=g1&size=5000";
+    auto first = store(s, target);
+    // The app's 304 says Content-Length: 0 and sets a cookie for this one client.
+    app_override(s.app, path, {{"cc", "max-age=60"}, {"hdr", json::array({"Content-Length: 0", "Set-Cookie: sid=for-one-client"})}});
+    auto r = first_non_hit(s.endpoint(), target);
+    BOOST_TEST(r.status == 200, show(r));
+    BOOST_TEST(xcache(r) == "REVALIDATED", show(r));
+    // RFC 9111 §3.2: Content-Length is not updated from a 304.
+    BOOST_TEST(r.header("content-length").value_or("") == "5000", show(r));
+    BOOST_TEST(r.body == pattern_bytes(0, 5000));
+    // A shared cache never stores Set-Cookie (DESIGN.md): the next client must not get that cookie.
+    auto next = get(s.endpoint(), target);
+    BOOST_TEST(xcache(next) == "HIT", show(next));
+    BOOST_TEST(next.body == pattern_bytes(0, 5000), show(next));
+    BOOST_TEST(!has(next.header("set-cookie").value_or(""), "sid=for-one-client"),
+               "another client got the cookie a 304 carried: " << show(next));
+}
+
 BOOST_AUTO_TEST_CASE(last_modified_revalidation) {
     CacheStack s;
     const std::string path = "/x/reval-lm";
@@ -158,6 +179,25 @@ BOOST_AUTO_TEST_CASE(stale_while_revalidate_one_background_fetch) {
     }, 5s, 50ms), "the refreshed response never arrived");
     BOOST_TEST(asked(s.app, path) == 2, "exactly one background fetch");
     BOOST_TEST(metric(metrics_text(*s.portico), "portico_cache_requests_total{result=\"stale\"}") >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_background_refresh_keeps_the_entry) {
+    CacheStack s;
+    const std::string path = "/x/swr-fail";
+    const std::string target = path + "?cc=" + q("max-age=1, stale-while-revalidate=60");
+    auto first = store(s, target);
+    app_override(s.app, path, {{"fail", "500"}});
+    auto stale = first_non_hit(s.endpoint(), target);
+    BOOST_TEST(stale.status == 200, show(stale));
+    BOOST_TEST(xcache(stale) == "STALE", show(stale));
+    BOOST_TEST(eventually([&] { return asked(s.app, path) >= 2; }, 5s), "no background fetch");
+    BOOST_TEST(eventually([&] { return cache_stats(*s.portico).value("in_flight", 0) == 0; }, 5s));
+    // The 500 did not replace the stored response: still served stale, never the error.
+    for (int i = 0; i < 3; ++i) {
+        auto r = get(s.endpoint(), target);
+        BOOST_TEST(r.status == 200, "a failed refresh replaced the entry: " << show(r));
+        BOOST_TEST(r.body == first.body);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(stale_while_revalidate_from_the_route) {

@@ -38,6 +38,9 @@ BOOST_AUTO_TEST_CASE(entries_survive_sigkill_and_restart) {
     const std::string big = "/x/persist-big?cc=" + q("max-age=600") + "&size=300000";
     auto small_first = store(s, small);
     auto big_first = store(s, big);
+    const std::string varies = "/x/persist-vary?cc=" + q("max-age=600") + "&vary=X-Lang";
+    auto en_first = store(s, varies, {{"X-Lang", "en"}});
+    auto fr_first = store(s, varies, {{"X-Lang", "fr"}});
     // Readable from the store, not just queued for it.
     BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), small)) == "HIT"; }, 5s, 20ms));
     BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), big)) == "HIT"; }, 5s, 20ms));
@@ -53,6 +56,13 @@ BOOST_AUTO_TEST_CASE(entries_survive_sigkill_and_restart) {
     BOOST_TEST(xcache(big_after) == "HIT", show(big_after));
     BOOST_TEST(big_after.body.size() == 300000u);
     BOOST_TEST(sha256_hex(big_after.body) == sha256_hex(big_first.body));
+    auto en = get(s.endpoint(), varies, {{"X-Lang", "en"}});
+    auto fr = get(s.endpoint(), varies, {{"X-Lang", "fr"}});
+    BOOST_TEST(xcache(en) == "HIT", show(en));
+    BOOST_TEST(xcache(fr) == "HIT", show(fr));
+    BOOST_TEST(en.body == en_first.body);
+    BOOST_TEST(fr.body == fr_first.body);
+    BOOST_TEST(asked(s.app, "/x/persist-vary") == 2);
     BOOST_TEST(asked(s.app, "/x/persist") == 1);
     BOOST_TEST(asked(s.app, "/x/persist-big") == 1);
     BOOST_TEST(stat(*s.portico, "entries") >= 2, cache_stats(*s.portico).dump());
