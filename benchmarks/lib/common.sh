@@ -108,3 +108,21 @@ bench_raise_nofile() {
     fi
     ulimit -n
 }
+
+# Whether the kernel charges interrupt time to the task it interrupts as well as to the irq and
+# softirq columns of /proc/stat: "yes" without CONFIG_IRQ_TIME_ACCOUNTING (plain tick sampling:
+# a tick in softirq adds to the current task's stime too) or with it disabled at boot
+# (tsc=noirqtime), "no" with it, "unknown" when the kernel config cannot be read. It decides how
+# much of a core other processes took: busy - ours ("yes"), busy - interrupts - ours ("no").
+bench_irq_in_task_time() {
+    local config value
+    grep -qw 'tsc=noirqtime' /proc/cmdline 2>/dev/null && { echo yes; return; }
+    for config in /proc/config.gz "/boot/config-$(uname -r)"; do
+        [[ -r $config ]] || continue
+        # zcat -f also reads an uncompressed file; sed reads to the end (no SIGPIPE under pipefail).
+        value=$(zcat -f "$config" 2>/dev/null | sed -n 's/^CONFIG_IRQ_TIME_ACCOUNTING=//p')
+        if [[ $value == y ]]; then echo no; else echo yes; fi
+        return
+    done
+    echo unknown
+}

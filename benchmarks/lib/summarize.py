@@ -3,6 +3,7 @@
 # proxy_passthrough.sh prints and saves: medians per server, portico/nginx ratios, the targets.
 # Usage: summarize.py RUNS_TSV FACTS_TSV            (proxy_passthrough.sh)
 #        summarize.py --cache RUNS_TSV FACTS_TSV    (cache_hits.sh: portico vs nginx vs Varnish)
+#        summarize.py --metrics RUNS_TSV FACTS_TSV  (metrics_overhead.sh: request metrics on vs off)
 import statistics
 import sys
 
@@ -13,7 +14,7 @@ def read_runs(path):
         rows = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
     for row in rows:
         for key in row:
-            if key not in ("server", "size"):
+            if key not in ("server", "size", "variant"):
                 row[key] = float(row[key])
     return rows
 
@@ -310,8 +311,169 @@ def main_cache(runs_path, facts_path):
     print("\n".join(out))
 
 
+# ---------------------------------------------------------------------------------------------
+# metrics_overhead.sh: one tree built with and without the per-request metric updates.
+
+METRICS_TARGET_PCT = 2.0  # issue 7: metrics on the request path cost under 2%
+
+
+def main_metrics(runs_path, facts_path):
+    rows = read_runs(runs_path)
+    facts = read_facts(facts_path)
+    out = []
+    w = out.append
+    for r in rows:
+        r["proxy_rps_per_core"] = 1e6 / r["proxy_cpu_us"] if r["proxy_cpu_us"] > 0 else float("nan")
+    rounds = sorted({int(r["round"]) for r in rows})
+
+    def run(variant, rnd):
+        found = [r for r in rows if r["variant"] == variant and int(r["round"]) == rnd]
+        return found[0] if found else None
+
+    def med(variant, key):
+        values = [r[key] for r in rows if r["variant"] == variant]
+        return statistics.median(values) if values else float("nan")
+
+    # on/off of the same round: the two runs are back to back, so drift cancels out.
+    def paired(key):
+        ratios = []
+        for rnd in rounds:
+            on, off = run("on", rnd), run("off", rnd)
+            if on and off and off[key]:
+                ratios.append(on[key] / off[key])
+        return ratios
+
+    aa = facts.get("aa_test") == "1"
+    w(f"Portico request-metrics overhead benchmark, {facts.get('date', '?')}")
+    if aa:
+        w("  *** A/A run (AA_TEST=1): the same binary in both slots; every on/off difference below is noise ***")
+    w(f"  machine: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, Linux {facts.get('kernel', '?')}")
+    w(f"  tree:    {facts.get('tree', '?')}")
+    slots = (("on", "request metrics on"), ("off", "the same binary again (A/A)" if aa else "request metrics off"))
+    for v, what in slots:
+        w(f"  {v + ':':8} {facts.get('bin_' + v, '?')} ({facts.get('version_' + v, '?')}, build type "
+          f"{facts.get('build_type_' + v, '?')}, PORTICO_NO_REQUEST_METRICS={facts.get('no_request_metrics_' + v, '?')}): {what}")
+    w(f"  check:   portico_http_requests_total after the warm-up: on {facts.get('requests_counted_on', '?')}, "
+      f"off {facts.get('requests_counted_off', '?')}")
+    w(f"  load:    {facts.get('wrk_version', '?')} -t1 -c{facts.get('connections', '?')} on core {facts.get('wrk_core', '?')}; "
+      f"origin nginx and the portico under test (workers: 1) on core {facts.get('server_core', '?')}; "
+      f"{facts.get('body_bytes', '?')}-byte JSON body")
+    w(f"  rounds:  {facts.get('rounds', '?')} x {facts.get('duration', '?')} per binary, alternating which goes first, "
+      f"after a {facts.get('warmup', '?')} warm-up each")
+    w(f"  load average before the run: {facts.get('loadavg', '?')}")
+    w("")
+
+    metrics = [
+        # label, key, format, ratio shown?
+        ("requests/s", "rps", "{:.0f}", True),
+        ("latency p50 (ms)", "p50_us", "ms", True),
+        ("latency p99 (ms)", "p99_us", "ms", True),
+        ("proxy CPU per request (us)", "proxy_cpu_us", "{:.2f}", True),
+        ("origin CPU per request (us)", "origin_cpu_us", "{:.2f}", True),
+        ("proxy requests per CPU-second", "proxy_rps_per_core", "{:.0f}", True),
+        ("wrk core busy (%)", "wrk_busy_pct", "{:.0f}", False),
+        ("server core busy (%)", "core_busy_pct", "{:.0f}", False),
+        ("  in interrupts (%)", "core_irq_pct", "{:.0f}", False),
+        ("  other processes (%)", "core_other_pct", "{:.1f}", False),
+    ]
+
+    def fmt(spec, v):
+        if v != v:  # NaN
+            return "n/a"
+        return f"{v / 1000:.3f}" if spec == "ms" else spec.format(v)
+
+    w(f"{'medians over rounds':32}{'on':>12}{'off':>12}{'on/off':>12}{'paired on/off':>16}")
+    for label, key, spec, show_ratio in metrics:
+        a, b = med("on", key), med("off", key)
+        rtext = ptext = ""
+        if show_ratio:
+            rtext = f"{ratio(a, b):.4f}"
+            pairs = paired(key)
+            ptext = f"{statistics.median(pairs):.4f}" if pairs else "n/a"
+        w(f"{label:32}{fmt(spec, a):>12}{fmt(spec, b):>12}{rtext:>12}{ptext:>16}")
+    errors = {v: int(sum(r["errors"] for r in rows if r["variant"] == v)) for v in ("on", "off")}
+    w(f"{'errors, all rounds (count)':32}{errors['on']:>12}{errors['off']:>12}")
+    w("  (paired on/off: the median over rounds of the ratio of the two back-to-back runs of a round)")
+    w("")
+
+    # The verdict: proxy CPU per request, the figure that isolates portico (req/s also carries
+    # the origin's share of the same core, and wrk's limit when its core is saturated).
+    cpu_pairs = paired("proxy_cpu_us")
+    overheads = [(x - 1) * 100 for x in cpu_pairs]
+    overhead = statistics.median(overheads) if overheads else float("nan")
+    rps_pairs = paired("rps")
+    p99_pairs = paired("p99_us")
+    w(f"{'overhead of the request metrics':52}{'measured':>10}{'target':>10}    verdict")
+    if aa:
+        judged = "n/a: A/A, this is the noise floor"
+    else:
+        judged = verdict(overhead < METRICS_TARGET_PCT)
+        if overheads and min(overheads) < 0 < max(overheads) and min(overheads) < METRICS_TARGET_PCT <= max(overheads):
+            judged += " (inconclusive: the pairs span both 0 and the target)"
+    w(f"{'proxy CPU per request, on/off - 1':52}{overhead:>+9.2f}%{f'< {METRICS_TARGET_PCT:.0f}%':>10}    {judged}")
+    if overheads:
+        w(f"    (median of {len(overheads)} per-round pairs; pairs {min(overheads):+.2f}%..{max(overheads):+.2f}%; "
+          f"ratio of medians {(ratio(med('on', 'proxy_cpu_us'), med('off', 'proxy_cpu_us')) - 1) * 100:+.2f}%)")
+    if rps_pairs:
+        w(f"{'requests/s, on/off - 1 (proxy + origin share a core)':52}"
+          f"{(statistics.median(rps_pairs) - 1) * 100:>+9.2f}%    pairs {(min(rps_pairs) - 1) * 100:+.2f}%..{(max(rps_pairs) - 1) * 100:+.2f}%")
+    if p99_pairs:
+        w(f"{'latency p99, on/off':52}{statistics.median(p99_pairs):>9.3f}x    "
+          f"pairs {min(p99_pairs):.3f}x..{max(p99_pairs):.3f}x")
+    # CPU time comes from /proc in clock ticks: one tick of error per reading bounds what a run
+    # can resolve.
+    hz = float(facts.get("clk_tck", "100"))
+    ticks = [r["proxy_ticks"] for r in rows if r["proxy_ticks"] > 0]
+    if ticks:
+        w(f"    resolution: the proxy's CPU time is read in 1/{hz:.0f} s ticks, {min(ticks):.0f} or more per run: "
+          f"+/-{2 / min(ticks) * 100:.2f}% per run")
+    w("")
+
+    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
+    if busy:
+        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs, so req/s there is bounded by")
+        w("      the load generator, not the proxy: the verdict uses proxy CPU per request.")
+    other = [r["core_other_pct"] for r in rows]
+    if other:
+        how = {"yes": "busy - portico - origin; this kernel charges interrupts to the interrupted task",
+               "no": "busy - interrupts - portico - origin",
+               }.get(facts.get("irq_in_task_time"), "busy - interrupts - portico - origin: a lower bound, "
+                     "the kernel config was unreadable")
+        w(f"note: other processes took {min(other):.1f}%..{max(other):.1f}% of the server core "
+          f"(median {statistics.median(other):.1f}%;")
+        w(f"      {how}).")
+        if max(other) >= 10:
+            n = sum(1 for o in other if o >= 10)
+            w(f"      In {n} of {len(rows)} runs at least 10%: CPU per request rises under such load (shared")
+            w("      caches) and the pairs spread; rerun on a quiet machine before trusting a verdict near 2%.")
+    if overheads and min(overheads) < 0 < max(overheads):
+        w("note: the pairs fall on both sides of zero: the overhead is within this run's noise.")
+    if overheads and min(overheads) < METRICS_TARGET_PCT <= max(overheads):
+        w(f"note: the pairs fall on both sides of the {METRICS_TARGET_PCT:.0f}% target: the verdict rests on the median;")
+        w("      more rounds or a quieter machine narrow it.")
+    w("")
+
+    w("per round (overhead = proxy CPU per request on/off - 1; wrk %: the busier of the two runs;")
+    w("other %: the server core's share taken by other processes, on/off):")
+    w(f"  {'round':>5} {'first':>5}{'req/s on':>11}{'req/s off':>11}{'us on':>8}{'us off':>8}{'overhead':>10}"
+      f"{'p99 on':>9}{'p99 off':>9}{'wrk %':>7}{'other %':>10}{'errors':>8}")
+    for rnd in rounds:
+        on, off = run("on", rnd), run("off", rnd)
+        if not (on and off):
+            continue
+        first = "on" if rnd % 2 else "off"
+        oh = (on["proxy_cpu_us"] / off["proxy_cpu_us"] - 1) * 100 if off["proxy_cpu_us"] else float("nan")
+        w(f"  {rnd:>5} {first:>5}{on['rps']:>11.0f}{off['rps']:>11.0f}{on['proxy_cpu_us']:>8.2f}{off['proxy_cpu_us']:>8.2f}"
+          f"{oh:>+9.2f}%{on['p99_us'] / 1000:>9.3f}{off['p99_us'] / 1000:>9.3f}"
+          f"{max(on['wrk_busy_pct'], off['wrk_busy_pct']):>7.0f}"
+          f"{on['core_other_pct']:>5.1f}/{off['core_other_pct']:<4.1f}{int(on['errors'] + off['errors']):>8}")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--cache":
         main_cache(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--metrics":
+        main_metrics(sys.argv[2], sys.argv[3])
     else:
         main()
