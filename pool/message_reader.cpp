@@ -1,0 +1,128 @@
+// The framer: length words checked from the header alone, whole messages returned as views.
+#include "pool/message_reader.hpp"
+
+#include <fmt/format.h>
+
+#include "pool/wire.hpp"
+
+namespace portico::pool {
+
+namespace {
+// Past a large message the buffer's memory is handed back, so one big Bind does not pin it for the
+// connection's life; below this it is kept to avoid reallocating for every split read.
+constexpr size_t kKeepBufferCapacity = 64 * 1024;
+}  // namespace
+
+std::optional<TypedHeader> peek_typed_header(std::string_view bytes) {
+    if (bytes.size() < 5) return std::nullopt;
+    return TypedHeader{bytes[0], wire::load_u32(bytes.data() + 1)};
+}
+
+MessageReader::MessageReader(Phase phase, ReaderLimits limits) : phase_(phase), limits_(limits) {}
+
+void MessageReader::feed(std::string_view bytes) {
+    if (bytes.empty()) return;
+    // Bytes still pending from a previous feed (the caller did not drain) move to the buffer first,
+    // so their order is kept and the caller's old buffer may go.
+    if (!in_.empty()) take_into_buffer(in_.size());
+    in_ = bytes;
+}
+
+void MessageReader::take_into_buffer(size_t n) {
+    buf_.append(in_.data(), n);
+    in_.remove_prefix(n);
+}
+
+MessageReader::Status MessageReader::fail(ProtocolErrc code, std::string message) {
+    failed_ = true;
+    error_ = ProtocolError{code, std::move(message)};
+    return Status::error;
+}
+
+size_t MessageReader::check_header(const char* header) {
+    if (phase_ == Phase::typed) {
+        // The length word counts itself; Postgres reads it as a signed int (pq_getmessage).
+        int32_t len = int32_t(wire::load_u32(header + 1));
+        if (len < 4) {
+            fail(ProtocolErrc::invalid_length, fmt::format("invalid message length {} (message type 0x{:02x})", len, uint8_t(header[0])));
+            return 0;
+        }
+        if (size_t(len) > limits_.max_message) {
+            fail(ProtocolErrc::message_too_large,
+                 fmt::format("message of {} bytes exceeds the limit of {} bytes (message type 0x{:02x})", len,
+                             limits_.max_message, uint8_t(header[0])));
+            return 0;
+        }
+        return size_t(len) + 1;
+    }
+    // A startup packet holds at least its length and a request code (ProcessStartupPacket).
+    int32_t len = int32_t(wire::load_u32(header));
+    if (len < 8) {
+        fail(ProtocolErrc::invalid_length, "invalid length of startup packet");
+        return 0;
+    }
+    if (size_t(len) > limits_.max_startup) {
+        fail(ProtocolErrc::message_too_large,
+             fmt::format("startup packet of {} bytes exceeds the limit of {} bytes", len, limits_.max_startup));
+        return 0;
+    }
+    return size_t(len);
+}
+
+Message MessageReader::frame(std::string_view whole) const {
+    if (phase_ == Phase::typed) return Message{whole[0], whole.substr(5), whole};
+    return Message{0, whole.substr(4), whole};
+}
+
+MessageReader::Status MessageReader::next(Message& out) {
+    if (failed_) return Status::error;
+    const size_t hsize = header_size();
+
+    if (buf_pos_ == buf_.size() && buf_pos_ != 0) {
+        // Everything buffered was returned: the last view into buf_ is no longer needed.
+        if (buf_.capacity() > kKeepBufferCapacity) std::string().swap(buf_);
+        else buf_.clear();
+        buf_pos_ = 0;
+    }
+
+    if (buf_.empty()) {
+        // Fast path: frame straight from the caller's bytes.
+        if (in_.size() >= hsize) {
+            size_t total = check_header(in_.data());
+            if (total == 0) return Status::error;
+            if (in_.size() >= total) {
+                out = frame(in_.substr(0, total));
+                in_.remove_prefix(total);
+                return Status::message;
+            }
+        }
+        // A partial message (its header already checked when complete): keep it.
+        take_into_buffer(in_.size());
+        return Status::need_more;
+    }
+
+    // A message was cut by a read boundary: complete it in buf_, taking only what it needs from in_
+    // so the messages after it can still be framed without copying.
+    size_t have = buf_.size() - buf_pos_;
+    if (have < hsize) {
+        size_t n = std::min(hsize - have, in_.size());
+        take_into_buffer(n);
+        have += n;
+        if (have < hsize) return Status::need_more;
+    }
+    size_t total = check_header(buf_.data() + buf_pos_);
+    if (total == 0) return Status::error;
+    if (have < total) {
+        size_t n = std::min(total - have, in_.size());
+        // One allocation for the whole message rather than growth by doubling.
+        buf_.reserve(buf_pos_ + total);
+        take_into_buffer(n);
+        have += n;
+        if (have < total) return Status::need_more;
+    }
+    out = frame(std::string_view(buf_).substr(buf_pos_, total));
+    buf_pos_ += total;
+    return Status::message;
+}
+
+}  // namespace portico::pool
