@@ -58,6 +58,28 @@ BOOST_AUTO_TEST_CASE(an_expired_entry_does_not_stampede) {
     BOOST_TEST(asked(s.app, path) == 2, "50 requests for an expired entry → exactly one upstream request");
 }
 
+BOOST_AUTO_TEST_CASE(a_stale_entry_is_revalidated_once) {
+    CacheSetup setup;
+    setup.workers = "2";
+    CacheStack s(setup);
+    const std::string path = "/x/stampede-etag";
+    const std::string target = path + "?cc=" + q("max-age=1") + "&etag=s1";
+    double before = stat(*s.portico, "stores");
+    auto first = get(s.endpoint(), target);
+    BOOST_TEST(first.status == 200);
+    BOOST_TEST_REQUIRE(wait_stored(*s.portico, before + 1));
+    app_override(s.app, path, {{"cc", "max-age=60"}, {"delay", "1500"}});
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return get(s.endpoint(), target, {{"Cache-Control", "only-if-cached"}}).status == 504; }, 8s, 50ms));
+    auto answers = concurrent(s.endpoint(), "GET", target, 50);
+    for (const auto& r : answers) {
+        BOOST_TEST(r.status == 200, show(r));
+        BOOST_TEST(r.body == first.body, show(r));
+    }
+    BOOST_TEST(conditionals(s.app, path) == 1, "50 requests for a stale entry → exactly one revalidation");
+    BOOST_TEST(asked(s.app, path) == 2);
+}
+
 BOOST_AUTO_TEST_CASE(uncacheable_response_releases_the_waiters) {
     CacheSetup setup;
     // Waiters held until the lock timed out would miss the clients' 10 s deadline.
