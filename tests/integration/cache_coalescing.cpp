@@ -2,7 +2,9 @@
 // one upstream request and the others wait for it — for a new key and for an expired entry alike
 // (an expiry stampede); a response found uncacheable releases the waiters at once; and the wait is
 // bounded by cache.lock_timeout, after which waiters go upstream themselves.
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "cache_support.hpp"
 
@@ -128,6 +130,83 @@ BOOST_AUTO_TEST_CASE(lock_timeout_bounds_the_wait) {
     for (const auto& r : answers) BOOST_TEST(r.status == 200, show(r));
     // The leader's fetch takes 4 s; the others gave up waiting after 300 ms and fetched themselves.
     BOOST_TEST(asked(s.app, path) > 1);
+}
+
+BOOST_AUTO_TEST_CASE(mixed_load_never_mixes_up_entries) {
+    CacheSetup setup;
+    setup.workers = "2";
+    setup.max_size = "4MiB";  // evictions happen too
+    CacheStack s(setup);
+    // 8 clients on keep-alive connections: GETs (some with Vary variants, some 50 KB), HEADs,
+    // Ranges and POSTs over 24 URIs, while the admin port purges; every answer must belong to the
+    // URI (and variant) asked for, whole.
+    constexpr int kClients = 8, kRequests = 150;
+    std::vector<std::string> problems(kClients);
+    std::atomic<bool> done{false};
+    std::thread purger([&] {
+        int n = 0;
+        while (!done) {
+            json body = {{"prefix", fmt::format("/mix/{}", n++ % 24)}};
+            s.portico->admin("POST", "/cache/purge", body.dump());
+            std::this_thread::sleep_for(30ms);  // pacing of the background purges, not a wait for a result
+        }
+    });
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+        clients.emplace_back([&, c] {
+            RawClient conn(s.endpoint());
+            unsigned seed = 7919u * static_cast<unsigned>(c + 1);
+            auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+            for (int i = 0; i < kRequests && problems[static_cast<size_t>(c)].empty(); ++i) {
+                int n = static_cast<int>(next() % 24);
+                bool big = n % 3 == 0;
+                const std::string path = fmt::format("/mix/{}", n);
+                const std::string target = path + "?cc=" + q("max-age=60") + "&vary=X-V" + (big ? "&size=50000" : "");
+                const std::string variant = std::to_string(next() % 3);
+                int op = static_cast<int>(next() % 10);
+                std::string method = op < 7 ? "GET" : op == 7 ? "HEAD" : op == 8 ? "GET" : "POST";
+                Headers h = {{"X-V", variant}};
+                if (op == 8) h.emplace_back("Range", "bytes=10-19");
+                if (!conn.send(make_request(method, method == "POST" ? path : target, h))) {
+                    problems[static_cast<size_t>(c)] = "send failed";
+                    break;
+                }
+                auto r = conn.read_response(15s, method == "HEAD");
+                std::string what = fmt::format("{} {} X-V:{}{}: ", method, target, variant, op == 8 ? " Range" : "");
+                if (!r.complete || r.status == 0) {
+                    problems[static_cast<size_t>(c)] = what + "incomplete: " + r.describe();
+                } else if (method == "POST") {
+                    if (r.status != 200) problems[static_cast<size_t>(c)] = what + r.describe();
+                } else if (method == "HEAD") {
+                    if (r.status != 200 || !r.body.empty()) problems[static_cast<size_t>(c)] = what + r.describe();
+                } else if (op == 8) {
+                    std::string want = big ? pattern_bytes(10, 10) : std::string();
+                    bool ok = r.status == 206 ? (big ? r.body == want : r.body.size() == 10u)
+                                              : r.status == 200;
+                    if (!ok) problems[static_cast<size_t>(c)] = what + r.describe();
+                } else if (r.status != 200) {
+                    problems[static_cast<size_t>(c)] = what + r.describe();
+                } else if (big) {
+                    if (r.body != pattern_bytes(0, 50000)) problems[static_cast<size_t>(c)] = what + "wrong body " + r.describe();
+                } else {
+                    std::string got_path;
+                    try {
+                        got_path = nlohmann::json::parse(r.body).value("path", "");
+                    } catch (const std::exception&) {
+                    }
+                    if (got_path != path) problems[static_cast<size_t>(c)] = what + "another URI's body: " + r.body;
+                }
+                if (r.has_token("connection", "close")) conn = RawClient(s.endpoint());
+            }
+        });
+    }
+    for (auto& t : clients) t.join();
+    done = true;
+    purger.join();
+    for (int c = 0; c < kClients; ++c) BOOST_TEST(problems[static_cast<size_t>(c)].empty(), "client " << c << ": " << problems[static_cast<size_t>(c)]);
+    BOOST_TEST(s.portico->process().running());
+    json st = cache_stats(*s.portico);
+    BOOST_TEST(st.value("hits", 0) > 0, st.dump());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
