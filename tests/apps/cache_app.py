@@ -24,7 +24,8 @@
 #   fail=500    answer 500 without cache fields       fail=close  drop the connection, no response
 #   fail=midbody  send the head (Content-Length: size) and part of the body, then drop the connection
 # The JSON body is {"path", "query", "n" (this path's request count), "method",
-# "accept_encoding", "version"}; every response carries X-App-Serial: n.
+# "accept_encoding", "version", "varied" (the request's values of the Vary fields)}; every response
+# carries X-App-Serial: n.
 #
 # Every other method on any path: JSON {"method", "path", "n"}, with location=V → Location: V,
 # content_location=V → Content-Location: V, status=N.
@@ -285,6 +286,9 @@ async def resource(request: Request, rest: str = ""):
             "method": request.method,
             "accept_encoding": request.headers.get("accept-encoding"),
             "version": params.get("version"),
+            # the request's values of the fields the response varies on, to tell variants apart
+            "varied": {name.strip().lower(): request.headers.get(name.strip())
+                       for name in params.get("vary", "").split(",") if name.strip() and name.strip() != "*"},
         }
         resp = JSONResponse(doc, status_code=status)
         if "type" in params:

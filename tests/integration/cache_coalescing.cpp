@@ -189,12 +189,15 @@ BOOST_AUTO_TEST_CASE(mixed_load_never_mixes_up_entries) {
                 } else if (big) {
                     if (r.body != pattern_bytes(0, 50000)) problems[static_cast<size_t>(c)] = what + "wrong body " + r.describe();
                 } else {
-                    std::string got_path;
+                    std::string got_path, got_variant;
                     try {
-                        got_path = nlohmann::json::parse(r.body).value("path", "");
+                        auto j = nlohmann::json::parse(r.body);
+                        got_path = j.value("path", "");
+                        got_variant = j["varied"].value("x-v", "");
                     } catch (const std::exception&) {
                     }
                     if (got_path != path) problems[static_cast<size_t>(c)] = what + "another URI's body: " + r.body;
+                    else if (got_variant != variant) problems[static_cast<size_t>(c)] = what + "another variant's body: " + r.body;
                 }
                 if (r.has_token("connection", "close")) conn = RawClient(s.endpoint());
             }
