@@ -143,6 +143,17 @@ BOOST_AUTO_TEST_CASE(client_conditionals_answered_from_cache) {
     BOOST_TEST(xcache(other) == "HIT", show(other));
     BOOST_TEST(other.body == stored.body);
 
+    // RFC 9110 §15.4.5: a 304 carries the fields a 200 would have had: Cache-Control, Date, ETag, Vary.
+    BOOST_TEST(inm.header("cache-control").value_or("") == "max-age=60", show(inm));
+    BOOST_TEST(inm.header("date").has_value(), show(inm));
+    auto star = get(s.endpoint(), target, {{"If-None-Match", "*"}});
+    BOOST_TEST(star.status == 304, "If-None-Match: * on a stored entry: " << show(star));
+    // If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3): a non-matching tag means 200
+    // even with a date that would match.
+    auto both = get(s.endpoint(), target, {{"If-None-Match", "\"other\""}, {"If-Modified-Since", lm}});
+    BOOST_TEST(both.status == 200, "If-Modified-Since was not ignored: " << show(both));
+    BOOST_TEST(both.body == stored.body);
+
     auto ims = get(s.endpoint(), target, {{"If-Modified-Since", lm}});
     BOOST_TEST(ims.status == 304, show(ims));
     auto old = get(s.endpoint(), target, {{"If-Modified-Since", "Thu, 01 Jan 1998 00:00:00 GMT"}});
@@ -151,6 +162,13 @@ BOOST_AUTO_TEST_CASE(client_conditionals_answered_from_cache) {
 
     BOOST_TEST(asked(s.app, path) == 1, "every conditional was answered by portico");
     BOOST_TEST(conditionals(s.app, path) == 0);
+
+    // A 304 for a varying resource names its Vary.
+    const std::string varying = "/x/client-cond-vary?cc=" + q("max-age=60") + "&etag=v8&vary=X-Lang";
+    store(s, varying, {{"X-Lang", "en"}});
+    auto v = get(s.endpoint(), varying, {{"X-Lang", "en"}, {"If-None-Match", "\"v8\""}});
+    BOOST_TEST(v.status == 304, show(v));
+    BOOST_TEST(v.header("vary").value_or("") == "X-Lang", show(v));
 }
 
 BOOST_AUTO_TEST_CASE(stale_while_revalidate_one_background_fetch) {
