@@ -163,6 +163,22 @@ BOOST_AUTO_TEST_CASE(location_and_content_location_are_invalidated) {
     BOOST_TEST(is_hit(s, "/inv/loc-d", {{"Host", "other.test"}}), "another origin's entry was invalidated");
 }
 
+BOOST_AUTO_TEST_CASE(invalidation_uses_the_normalised_key) {
+    CacheStack s;
+    // Stored as /inv/norm?a=1&b=2 from portico.test; the POST names it with another order, a
+    // tracking parameter and another host case: the same key (cache.key), so the same entry.
+    const std::string stored = "/inv/norm?a=1&b=2&cc=" + q("max-age=60");
+    double before = stat(*s.portico, "stores");
+    BOOST_TEST(get(s.endpoint(), stored).status == 200);
+    BOOST_TEST_REQUIRE(wait_stored(*s.portico, before + 1));
+    BOOST_TEST(is_hit(s, stored));
+    auto w = request(s.endpoint(), "POST", "/inv/norm?cc=" + q("max-age=60") + "&utm_source=mail&b=2&a=1",
+                     {{"Host", "PORTICO.Test"}});
+    BOOST_TEST(w.status == 200, show(w));
+    writer_barrier(s);
+    BOOST_TEST(!is_hit(s, stored), "the POST's normalised target did not invalidate the stored entry");
+}
+
 BOOST_AUTO_TEST_CASE(every_variant_is_invalidated) {
     CacheStack s;
     const std::string path = "/inv/variants";
