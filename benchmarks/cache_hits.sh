@@ -244,7 +244,7 @@ hit_marker() {
 for size in "${sizes[@]}"; do
     for server in "${servers[@]}"; do
         url="http://127.0.0.1:${port_of[$server]}${path_of[$size]}"
-        for try in 1 2 3; do
+        for _ in 1 2 3; do
             code=$(curl -s -m 10 -D "$tmp/runs/warm-$server-$size.h" -o "$tmp/runs/warm-$server-$size.b" \
                 -w '%{http_code}' "$url") || code=000
             [[ $code == 200 ]] || setup_failed "$server answered $code for $url" "${log_of[$server]}"
@@ -303,6 +303,10 @@ done
 # Rounds.
 
 clk_tck=$(getconf CLK_TCK)
+# Whether the kernel charges interrupt time to the interrupted task (then it is already inside the
+# servers' CPU time and must not be subtracted again for "other processes"); see lib/common.sh.
+irq_in_task=$(bench_irq_in_task_time)
+fact irq_in_task_time "$irq_in_task"
 runs=$tmp/runs.tsv
 printf 'server\tsize\tround\trequests\tseconds\trps\tp50_us\tp99_us\tserver_cpu_us\tapp_requests\twrk_busy_pct\terrors\tcore_busy_pct\tcore_irq_pct\tcore_other_pct\tmax_us\tbytes_per_req\n' >"$runs"
 
@@ -341,14 +345,15 @@ run_wrk() {
     awk -v s="$server" -v z="$size" -v rd="$round" -v n="${r[requests]}" -v dus="${r[duration_us]}" \
         -v p50="${r[p50_us]}" -v p99="${r[p99_us]}" -v maxl="${r[max_us]}" -v dp=$((p1 - p0)) \
         -v dapp=$((app_ticks1 - app_ticks0)) -v appreq=$((a1 - a0)) -v bytes="${r[bytes]}" \
-        -v hz="$clk_tck" -v real="$real" -v user="$user" -v sys="$sys" \
+        -v hz="$clk_tck" -v real="$real" -v user="$user" -v sys="$sys" -v irq_in_task="$irq_in_task" \
         -v errs=$((r[err_connect] + r[err_read] + r[err_write] + r[err_status] + r[err_timeout])) \
         -v cbusy=$((c1_busy - c0_busy)) -v ctotal=$((c1_total - c0_total)) -v cirq=$((c1_irq - c0_irq)) \
         'BEGIN {
             secs = dus / 1e6
             busy = ctotal > 0 ? cbusy / ctotal * 100 : 0
             irq = ctotal > 0 ? cirq / ctotal * 100 : 0
-            other = ctotal > 0 ? (cbusy - cirq - dp - dapp) / ctotal * 100 : 0
+            notours = irq_in_task == "yes" ? cbusy - dp - dapp : cbusy - cirq - dp - dapp
+            other = ctotal > 0 ? notours / ctotal * 100 : 0
             if (other < 0) other = 0
             printf "%s\t%s\t%d\t%d\t%.3f\t%.1f\t%d\t%d\t%.2f\t%d\t%.1f\t%d\t%.1f\t%.1f\t%.1f\t%d\t%.0f\n", s, z, rd, n,
                 secs, n / secs, p50, p99, dp / hz * 1e6 / n, appreq, (user + sys) / real * 100, errs,
