@@ -473,6 +473,24 @@ BOOST_AUTO_TEST_CASE(cache_key_is_normalised) {
     BOOST_TEST(asked(s.app, "/ttl/bare") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(absolute_form_cannot_poison_another_host) {
+    CacheStack s;
+    // absolute-form names victim.test while Host says attacker.test: the key and the Host the app
+    // sees must agree (RFC 9112 §3.2.2: the proxy replaces Host with the target's authority), or
+    // a response made for one host would be stored under the other.
+    const std::string path = "/x/poison";
+    auto first = http_request(s.endpoint(), make_request("GET", "http://victim.test" + path + "?" + kMaxAge60,
+                                                         {{"Host", "attacker.test"}}));
+    BOOST_TEST(first.status == 200, show(first));
+    BOOST_TEST(last_headers(s.app, path).value("host", "") == "victim.test", last_headers(s.app, path).dump());
+    BOOST_TEST(wait_stored(*s.portico, 1));
+    auto victim = get(s.endpoint(), path + "?" + kMaxAge60, {{"Host", "victim.test"}});
+    BOOST_TEST(xcache(victim) == "HIT", show(victim));
+    auto attacker = get(s.endpoint(), path + "?" + kMaxAge60, {{"Host", "attacker.test"}});
+    BOOST_TEST(xcache(attacker) == "MISS", show(attacker));
+    BOOST_TEST(last_headers(s.app, path).value("host", "") == "attacker.test");
+}
+
 BOOST_AUTO_TEST_CASE(head_is_answered_from_the_stored_get) {
     CacheStack s;
     const std::string target = "/x/head?" + kMaxAge60 + "&size=5000";
