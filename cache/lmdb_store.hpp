@@ -59,8 +59,8 @@ int put_meta_string(MDB_txn* txn, MDB_dbi meta, std::string_view name, std::stri
 // own pages, and the two meta pages (mdb_stat inside the given transaction).
 uint64_t used_pages(MDB_txn* txn, const MDB_dbi* tables, size_t count);
 
-// Entries with a smaller sequence number are in the LRU's older half: the midpoint between the
-// oldest row of `lru` and the next number to hand out.
+// Entries with a smaller sequence number are outside the LRU's youngest quarter: three quarters of
+// the way from the oldest row of `lru` to the next number to hand out.
 uint64_t touch_below(MDB_txn* txn, MDB_dbi lru, uint64_t next_seq);
 
 // The kernel's boot id ("" when unknown): a file not closed cleanly before a reboot may be torn.

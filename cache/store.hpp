@@ -36,8 +36,9 @@ class Writer;
 // EntryRecord: facts, status, head ("Name: value\r\n"… as sent to a client; parse_head_block splits
 // it), body, tags, seq, and object_key (primary + '\0' + variant: what Writer::touch takes).
 struct EntryView : EntryRecord {
-    // The entry sits in the older half of the LRU order: the caller should Writer::touch(object_key)
-    // (then it is young again, so a hot entry costs one touch per half-cycle, and a hit never writes).
+    // The entry sits outside the youngest quarter of the LRU order: the caller should
+    // Writer::touch(object_key) (then it is young again, so a hot entry costs one touch per
+    // quarter-cycle, and a hit never writes).
     bool wants_touch = false;
     uint64_t size = 0;  // bytes of the stored value (head, body, tags and bookkeeping)
 };
@@ -167,7 +168,8 @@ private:
     mutable std::vector<MDB_txn*> spare_txns_;
     mutable std::vector<MDB_txn*> all_txns_;
 
-    // Entries with a smaller sequence number are in the LRU's older half (published by the writer).
+    // Entries with a smaller sequence number are outside the LRU's youngest quarter (published by
+    // the writer).
     std::atomic<uint64_t> touch_below_{0};
 
     struct Counters {

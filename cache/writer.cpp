@@ -303,9 +303,30 @@ void Writer::run() {
 
 void Writer::process(std::vector<Op>& batch) {
     batch_first_seq_ = state_.next_seq;
+    // Touches first: a hot entry read while puts queued up behind its touch must be young again
+    // before those puts make room by evicting from the old end. A touch rewrites the entry (its
+    // LRU number lives in the value), which needs free pages, so eviction runs first — sparing the
+    // entries being touched. (Touches carry no callback: moving them changes no reported order.)
+    auto touches_end = std::stable_partition(batch.begin(), batch.end(), [](const Op& op) { return op.kind == Kind::touch; });
+    size_t touches = static_cast<size_t>(touches_end - batch.begin());
+    if (touches > 0) {
+        for (size_t k = 0; k < touches; ++k) {
+            lmdb::KeyBuffer key;
+            lmdb::make_stored_key(key, batch[k].arg);
+            spared_.emplace(key.view());
+        }
+        maybe_evict();
+        int rc = apply_segment(batch, 0, touches);
+        if (rc == MDB_MAP_FULL) {
+            on_map_full(/*may_evict=*/true);
+            rc = apply_segment(batch, 0, touches);
+        }
+        if (rc != 0) log_error("touches dropped", rc);
+        spared_.clear();
+    }
     // Purges that may touch the whole store run in transactions of their own (chunked); the other
     // operations between them share one.
-    for (size_t i = 0; i < batch.size();) {
+    for (size_t i = touches; i < batch.size();) {
         if (is_chunked(batch[i].kind)) {
             run_chunked(batch[i]);
             ++i;
@@ -801,7 +822,10 @@ void Writer::evict_until(double down_to, uint64_t& total) {
         State saved = state_;
         uint64_t evicted = 0;
         bool reached = false;
+        size_t rows_removed = 0;
         for (const auto& [lru_key, stored_key] : oldest) {
+            if (spared_.count(stored_key) > 0) continue;  // about to be touched: young in a moment
+            ++rows_removed;
             bool was_entry = false;
             if ((rc = remove_object(txn, stored_key, &was_entry, nullptr)) != 0) break;
             // The row itself, in case it pointed at nothing (remove_object deletes it otherwise).
@@ -826,6 +850,7 @@ void Writer::evict_until(double down_to, uint64_t& total) {
         store_.counters_.evictions.fetch_add(evicted, std::memory_order_relaxed);
         total += evicted;
         if (reached) return;
+        if (rows_removed == 0) return;  // only spared entries left at the old end
     }
 }
 

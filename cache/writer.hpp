@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/policy.hpp"
@@ -170,6 +171,7 @@ private:
     std::chrono::steady_clock::time_point sync_due_;
     std::chrono::steady_clock::time_point last_error_log_;
     std::string scratch_;
+    std::unordered_set<std::string> spared_;  // stored keys of this batch's touches: not evicted
 };
 
 }  // namespace portico::cache

@@ -440,13 +440,13 @@ BOOST_AUTO_TEST_CASE(old_entries_want_a_touch_and_a_touch_makes_them_young) {
     TempDir dir;
     auto store = open_store(dir.path);
     Writer writer(*store);
-    for (int i = 0; i < 4; ++i) writer.put(entry("http://h/" + std::to_string(i), "x"));
+    for (int i = 0; i < 8; ++i) writer.put(entry("http://h/" + std::to_string(i), "x"));
     writer.flush();
     Snapshot snap = store->snapshot();
-    BOOST_TEST(snap.find("http://h/0").entry.wants_touch);
-    BOOST_TEST(snap.find("http://h/1").entry.wants_touch);
-    BOOST_TEST(!snap.find("http://h/2").entry.wants_touch);
-    BOOST_TEST(!snap.find("http://h/3").entry.wants_touch);
+    // Everything outside the youngest quarter wants a touch.
+    for (int i = 0; i < 6; ++i) BOOST_TEST(snap.find("http://h/" + std::to_string(i)).entry.wants_touch, i);
+    BOOST_TEST(!snap.find("http://h/6").entry.wants_touch);
+    BOOST_TEST(!snap.find("http://h/7").entry.wants_touch);
     std::string key(snap.find("http://h/0").entry.object_key);
     snap.release();
     writer.touch(key);
