@@ -21,6 +21,7 @@ if [ "$flavour" = asan ]; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
 if [ "$flavour" = tsan ]; then
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  # tests/tsan.supp: known false positives only, each explained there.
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
 fi
 exec ctest --preset "$flavour" --timeout 600
