@@ -1,5 +1,5 @@
 // The LMDB store under the real binary: entries survive a SIGKILL and a restart; a small max_size
-// evicts without failing a request; a garbage file where the cache should
+// evicts (keeping the hot entry) without failing a request; a garbage file where the cache should
 // be is moved aside with a log line; a large miss is streamed to the client while the app is still
 // sending (not buffered first) and then served as a HIT with the same bytes; responses above
 // max_object_size are streamed but not stored.
@@ -127,7 +127,8 @@ BOOST_AUTO_TEST_CASE(sigkill_under_write_load_leaves_a_consistent_cache) {
         }
     }
     BOOST_TEST(hits > 0, "nothing survived the kill");
-    BOOST_TEST(stat(*s.portico, "entries") >= hits, cache_stats(*s.portico).dump());
+    // (The touches these reads queue may start an eviction: count what went too.)
+    BOOST_TEST(stat(*s.portico, "entries") + stat(*s.portico, "evictions") >= hits, cache_stats(*s.portico).dump());
     // And the cache goes on storing.
     store(s, "/kill/after?cc=" + q("max-age=600"));
 }
@@ -155,12 +156,45 @@ BOOST_AUTO_TEST_CASE(small_max_size_evicts_without_failing_requests) {
     BOOST_TEST(st.value("entries", -1) >= 1, st.dump());
     BOOST_TEST(st.value("entries", 100) < 21, st.dump());
     BOOST_TEST(metric(metrics_text(*s.portico), "portico_cache_evictions_total") > 0);
-    // (That the entry read after every store is never the one evicted is cache_pending.cpp's
-    // a_hot_entry_survives_eviction: at d0507ea it sometimes is.)
-    BOOST_TEST_MESSAGE("hot entry not a HIT after store:" << (hot_misses.empty() ? " none" : hot_misses));
+    // The entry read after every store was never the one evicted.
+    auto h = get(s.endpoint(), hot);
+    BOOST_TEST(xcache(h) == "HIT", show(h));
+    BOOST_TEST(asked(s.app, "/ev/hot") == 1, "the hot entry (read after every store) was evicted; not a HIT after store"
+                                                 << hot_misses << "; " << cache_stats(*s.portico).dump());
     // And the cache still stores after all that eviction.
     store(s, "/ev/after?cc=" + q("max-age=600") + "&size=100000");
     BOOST_TEST(eventually([&] { return xcache(get(s.endpoint(), "/ev/after?cc=" + q("max-age=600") + "&size=100000")) == "HIT"; }, 5s, 20ms));
+}
+
+// Issue 3: "eviction that keeps hot entries (approximate LRU is fine)". A 2 MiB cache, 100 KB
+// responses arriving four at a time, one entry read after every batch: that entry is never evicted.
+// (Before d839f91 it was, in 4 runs of 6: touches queued behind the puts that evicted it.)
+BOOST_AUTO_TEST_CASE(a_hot_entry_survives_eviction) {
+    for (int attempt = 1; attempt <= 5; ++attempt) {
+        CacheSetup setup;
+        setup.max_size = "2MiB";
+        CacheStack s(setup);
+        const std::string hot = "/ev/hot?cc=" + q("max-age=600") + "&size=100000";
+        store(s, hot);
+        std::string hot_misses;
+        for (int i = 0; i < 20; ++i) {
+            std::vector<std::thread> threads;
+            std::vector<int> status(4, 0);
+            for (int k = 0; k < 4; ++k)
+                threads.emplace_back([&, k] {
+                    status[static_cast<size_t>(k)] =
+                        get(s.endpoint(), fmt::format("/ev/{}-{}?cc={}&size=100000", i, k, q("max-age=600")), {}, 30s).status;
+                });
+            for (auto& t : threads) t.join();
+            for (int st : status) BOOST_TEST_REQUIRE(st == 200);
+            auto h = get(s.endpoint(), hot, {}, 30s);
+            BOOST_TEST_REQUIRE(h.status == 200);
+            if (xcache(h) != "HIT") hot_misses += fmt::format(" {}:{}", i, xcache(h));
+        }
+        BOOST_TEST(hot_misses.empty(), "attempt " << attempt << ": the hot entry was not a HIT after batch"
+                                                  << hot_misses << "; " << cache_stats(*s.portico).dump());
+        if (!hot_misses.empty()) break;
+    }
 }
 
 BOOST_AUTO_TEST_CASE(garbage_file_at_cache_path_is_moved_aside) {
