@@ -119,6 +119,34 @@ BOOST_AUTO_TEST_CASE(a_failed_leader_releases_the_waiters) {
     for (const auto& r : answers500) BOOST_TEST(r.status == 500, show(r));
 }
 
+BOOST_AUTO_TEST_CASE(waiters_and_a_leader_that_leave) {
+    CacheSetup setup;
+    setup.workers = "2";
+    CacheStack s(setup);
+    // 20 clients ask for a slow miss; 10 of them (the leader among them, likely the first) hang up
+    // while it is in flight. The rest get the answer, the fetch completes and is stored, nothing
+    // stays in flight.
+    const std::string path = "/x/leavers";
+    const std::string target = path + "?cc=" + q("max-age=60") + "&delay=1000";
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 20; ++i) {
+        clients.push_back(std::make_unique<RawClient>(s.endpoint()));
+        BOOST_TEST_REQUIRE(clients.back()->send(make_request("GET", target)));
+        if (i == 0) BOOST_TEST_REQUIRE(eventually([&] { return asked(s.app, path) == 1; }, 5s, 5ms));
+    }
+    for (int i = 0; i < 20; i += 2) clients[static_cast<size_t>(i)]->close();
+    for (int i = 1; i < 20; i += 2) {
+        auto r = clients[static_cast<size_t>(i)]->read_response(10s);
+        BOOST_TEST(r.status == 200, show(r));
+    }
+    BOOST_TEST(eventually([&] { return cache_stats(*s.portico).value("in_flight", -1) == 0; }, 10s),
+               cache_stats(*s.portico).dump());
+    auto after = get(s.endpoint(), target);
+    BOOST_TEST(after.status == 200, show(after));
+    BOOST_TEST(asked(s.app, path) <= 2, "the waiters went upstream themselves");
+    BOOST_TEST(s.portico->process().running());
+}
+
 BOOST_AUTO_TEST_CASE(lock_timeout_bounds_the_wait) {
     CacheSetup setup;
     setup.more = "  lock_timeout: 300ms\n";
