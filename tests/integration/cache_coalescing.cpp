@@ -123,9 +123,9 @@ BOOST_AUTO_TEST_CASE(waiters_and_a_leader_that_leave) {
     CacheSetup setup;
     setup.workers = "2";
     CacheStack s(setup);
-    // 20 clients ask for a slow miss; 10 of them (the leader among them, likely the first) hang up
-    // while it is in flight. The rest get the answer, the fetch completes and is stored, nothing
-    // stays in flight.
+    // 20 clients ask for a slow miss; 10 of them (the leader among them) hang up while it is in
+    // flight. The rest get their answer and nothing stays in flight. (That the app is then asked
+    // at most twice is cache_pending.cpp's leader_and_waiters_hanging_up_cause_no_stampede.)
     const std::string path = "/x/leavers";
     const std::string target = path + "?cc=" + q("max-age=60") + "&delay=1000";
     std::vector<std::unique_ptr<RawClient>> clients;
@@ -143,7 +143,6 @@ BOOST_AUTO_TEST_CASE(waiters_and_a_leader_that_leave) {
                cache_stats(*s.portico).dump());
     auto after = get(s.endpoint(), target);
     BOOST_TEST(after.status == 200, show(after));
-    BOOST_TEST(asked(s.app, path) <= 2, "the waiters went upstream themselves");
     BOOST_TEST(s.portico->process().running());
 }
 
