@@ -9,7 +9,7 @@ void FetchLease::finish() {
     if (coalescer_ == nullptr) return;
     Coalescer* c = coalescer_;
     coalescer_ = nullptr;
-    c->finish(key_);
+    c->finish(key_, retry_);
 }
 
 LeasePtr Coalescer::join(std::string_view key, WaiterSink* sink, uint64_t ticket) {
@@ -34,7 +34,7 @@ void Coalescer::leave(std::string_view key, WaiterSink* sink, uint64_t ticket) {
     std::erase_if(it->second, [&](const Waiter& w) { return w.sink == sink && w.ticket == ticket; });
 }
 
-void Coalescer::finish(const std::string& key) {
+void Coalescer::finish(const std::string& key, bool retry) {
     std::vector<Waiter> waiters;
     {
         std::lock_guard lock(mutex_);
@@ -44,7 +44,7 @@ void Coalescer::finish(const std::string& key) {
         flights_.erase(it);
     }
     // Outside the lock: a sink may post to a loop, and a woken waiter may join again at once.
-    for (const Waiter& w : waiters) w.sink->released(w.ticket);
+    for (const Waiter& w : waiters) w.sink->released(w.ticket, retry);
 }
 
 size_t Coalescer::in_flight() const {

@@ -21,7 +21,10 @@ class WaiterSink {
 public:
     virtual ~WaiterSink() = default;
     // Called without any lock held; must be cheap and thread-safe (post to the owner's loop).
-    virtual void released(uint64_t ticket) = 0;
+    // `retry`: the leader gave up before deciding (its client left, its fetch failed), so the
+    // waiter should try to lead or wait again; otherwise the outcome is known (stored: look it up;
+    // not cacheable: go upstream at once, in parallel with the others).
+    virtual void released(uint64_t ticket, bool retry) = 0;
 };
 
 class Coalescer;
@@ -36,11 +39,15 @@ public:
     FetchLease(const FetchLease&) = delete;
     FetchLease& operator=(const FetchLease&) = delete;
     void finish();
+    // The fetch reached an outcome (the response is being stored, or is not cacheable): waiters
+    // released after this need not retry.
+    void decided() { retry_ = false; }
     const std::string& key() const { return key_; }
 
 private:
     Coalescer* coalescer_;
     std::string key_;
+    bool retry_ = true;
 };
 using LeasePtr = std::shared_ptr<FetchLease>;
 
@@ -59,7 +66,7 @@ public:
 
 private:
     friend class FetchLease;
-    void finish(const std::string& key);
+    void finish(const std::string& key, bool retry);
 
     struct Waiter {
         WaiterSink* sink;

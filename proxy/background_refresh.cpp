@@ -66,6 +66,7 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
     std::vector<cache::HeaderField>& response = worker_.response_fields();
     collect_fields(head, response);
     if (head.status == 304) {
+        if (plan_.lease) plan_.lease->decided();
         if (auto refreshed = refresh_with_304(plan_.stored_head, plan_.stored_status, response, plan_.route,
                                               request_time, now)) {
             worker_.metrics().cache.revalidated.inc();
@@ -82,6 +83,7 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
     if (store.entry) {
         fill_ = StoreFill(*runtime, std::move(store.entry), plan_.max_object_size);
     } else {
+        if (plan_.lease) plan_.lease->decided();
         // No longer cacheable (no-store now, Set-Cookie…): the stale copy must not be served again.
         invalidate(*runtime, plan_.primary);
         plan_.lease.reset();
@@ -90,7 +92,10 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
 }
 
 int BackgroundRefresh::upstream_body(std::string_view data) {
-    if (fill_ && !fill_.append(data)) plan_.lease.reset();
+    if (fill_ && !fill_.append(data)) {
+        if (plan_.lease) plan_.lease->decided();
+        plan_.lease.reset();
+    }
     return 0;
 }
 
@@ -99,6 +104,7 @@ void BackgroundRefresh::upstream_end() {
     upstream_ = nullptr;
     connection->finish(/*reusable=*/true);
     if (fill_) {
+        if (plan_.lease) plan_.lease->decided();
         worker_.cache()->writer->put(fill_.take(), [lease = std::move(plan_.lease)](bool) {});
     }
     finish();

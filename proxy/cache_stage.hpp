@@ -4,6 +4,7 @@
 // Cache-Status lines. The decisions themselves are RFC 9111 rules in cache/policy.hpp.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -55,6 +56,10 @@ struct CacheRuntime {
     // copy (the response still streams to its client, it is just not stored).
     static constexpr uint64_t kFillBudget = 256ull << 20;
     std::atomic<uint64_t> filling{0};
+
+    // The largest body that will really be stored: cache.max_object_size, but never more than an
+    // eighth of the map (the writer refuses larger ones, so a "stored" promise must not exceed it).
+    uint64_t object_limit(uint64_t configured) const { return std::min(configured, max_size / 8); }
 
     ~CacheRuntime();
 };

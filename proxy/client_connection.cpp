@@ -712,7 +712,7 @@ void ClientConnection::on_deadline(void* owner) {
         case State::waiting_cache:
             // cache.lock_timeout: stop waiting for the other request's fetch and go ourselves.
             self->leave_coalescing();
-            self->coalesce_released();
+            self->coalesce_released(/*retry=*/false);
             return;
         default:
             return;

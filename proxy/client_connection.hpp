@@ -45,8 +45,9 @@ public:
     // Immediate close (drain deadline, fatal errors). Memory goes in the close callback.
     void abort();
     State state() const { return state_; }
-    // The fetch this request waited for is over (stored, uncacheable or failed): look again.
-    void coalesce_released();
+    // The fetch this request waited for is over: look again. `retry`: its leader gave up undecided,
+    // so this request may lead (or wait) again; otherwise a miss now goes upstream directly.
+    void coalesce_released(bool retry);
 
     ListHook hook;  // in the worker's connection list
 

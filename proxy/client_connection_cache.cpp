@@ -137,7 +137,7 @@ void ClientConnection::start_refresh(const cache::EntryView& entry) {
     plan.stored_head.assign(entry.head);
     plan.stored_status = entry.status;
     plan.route = route_policy(*route_);
-    plan.max_object_size = config_->cache.max_object_size;
+    plan.max_object_size = runtime.object_limit(config_->cache.max_object_size);
     plan.read_timeout_ms = static_cast<uint64_t>(config_->upstream.read_timeout.count());
 
     UpstreamRequestContext context;
@@ -174,10 +174,10 @@ void ClientConnection::leave_coalescing() {
     cache_.ticket = 0;
 }
 
-void ClientConnection::coalesce_released() {
+void ClientConnection::coalesce_released(bool retry) {
     if (closed_ || state_ != State::waiting_cache) return;
     cache_.ticket = 0;
-    cache_.coalesced = true;
+    cache_.coalesced = !retry;
     arm_timer(0);
     set_state(State::waiting_upstream);
     // The leader's entry is committed by now (or it was not cacheable): look again.
@@ -282,6 +282,7 @@ bool ClientConnection::cache_response_head(MessageHead& head, std::string& extra
             // RFC 9111 §4.3.4: the stored response, with the 304's fields, is fresh again.
             cache_.stale->head = refreshed->head;
             cache_.stale->facts = refreshed->facts;
+            if (cache_.lease) cache_.lease->decided();
             runtime.writer->refresh(cache_.primary, cache_.variant, refreshed->facts, cache_.stale->status,
                                     std::move(refreshed->head), [lease = std::move(cache_.lease)](bool) {});
             counters.revalidated.inc();
@@ -299,13 +300,14 @@ bool ClientConnection::cache_response_head(MessageHead& head, std::string& extra
     std::vector<cache::HeaderField>& request = worker_.request_fields();
     collect_fields(parser_.head(), request);
     StorePlan plan = plan_store(method_name(method_), head, request, response, route, cache_.request_time, now,
-                                config_->cache.max_object_size, cache_.primary);
+                                runtime.object_limit(config_->cache.max_object_size), cache_.primary);
     if (plan.entry) {
-        cache_.fill = StoreFill(runtime, std::move(plan.entry), config_->cache.max_object_size);
+        cache_.fill = StoreFill(runtime, std::move(plan.entry), runtime.object_limit(config_->cache.max_object_size));
         (cache_.on_fetch == XCache::expired ? counters.expired : counters.misses).inc();
         append_cache_lines(extra, cache_.on_fetch, fmt::format("fwd={}; stored", cache_.fwd));
     } else {
         // Not stored: waiting requests need not wait for the body (they go upstream themselves).
+        if (cache_.lease) cache_.lease->decided();
         cache_.lease.reset();
         counters.bypass.inc();
         counters.bypass_by_reason[core::metrics::bypass_reason_slot(plan.detail)].inc();
@@ -339,6 +341,7 @@ void ClientConnection::cache_response_body(std::string_view data) {
     if (!cache_.fill.append(data)) {
         // Past cache.max_object_size, or too much is being copied at once: keep streaming, stop
         // storing, and let the waiters go upstream themselves.
+        if (cache_.lease) cache_.lease->decided();
         cache_.lease.reset();
     }
 }
@@ -347,6 +350,7 @@ void ClientConnection::cache_response_body(std::string_view data) {
 // commit (the lease travels into the callback), so they find the entry when they look again.
 void ClientConnection::cache_response_end() {
     CacheRuntime& runtime = *worker_.cache();
+    if (cache_.lease) cache_.lease->decided();  // waiters find the entry once it is committed
     runtime.writer->put(cache_.fill.take(), [lease = std::move(cache_.lease)](bool) {});
 }
 

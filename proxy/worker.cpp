@@ -160,26 +160,26 @@ void Worker::on_wake(uv_async_t* async) { static_cast<Worker*>(async->data)->ups
 
 // Any thread (the cache writer's, another worker's): queue the ticket and wake our loop. Under the
 // mutex, so that a worker closing its async handle cannot race a late release.
-void Worker::Waiters::released(uint64_t ticket) {
+void Worker::Waiters::released(uint64_t ticket, bool retry) {
     std::lock_guard lock(mutex);
     if (closed) return;
-    released_tickets.push_back(ticket);
+    released_tickets.emplace_back(ticket, retry);
     uv_async_send(&async);
 }
 
 void Worker::on_cache_released(uv_async_t* async) {
     auto* self = static_cast<Worker*>(async->data);
-    std::vector<uint64_t> tickets;
+    std::vector<std::pair<uint64_t, bool>> tickets;
     {
         std::lock_guard lock(self->waiters_.mutex);
         tickets.swap(self->waiters_.released_tickets);
     }
-    for (uint64_t ticket : tickets) {
+    for (auto [ticket, retry] : tickets) {
         auto it = self->cache_waiting_.find(ticket);
         if (it == self->cache_waiting_.end()) continue;  // it gave up or went away meanwhile
         ClientConnection* connection = it->second;
         self->cache_waiting_.erase(it);
-        connection->coalesce_released();
+        connection->coalesce_released(retry);
     }
 }
 

@@ -97,10 +97,10 @@ private:
 
     class Waiters : public cache::WaiterSink {
     public:
-        void released(uint64_t ticket) override;
+        void released(uint64_t ticket, bool retry) override;
         uv_async_t async;
         std::mutex mutex;
-        std::vector<uint64_t> released_tickets;
+        std::vector<std::pair<uint64_t, bool>> released_tickets;  // (ticket, retry)
         bool closed = true;  // until the loop runs, and again once it finishes
     };
     static void on_flush_timer(uv_timer_t* timer);

@@ -16,9 +16,11 @@ namespace {
 struct RecordingSink : WaiterSink {
     std::mutex mutex;
     std::vector<uint64_t> tickets;
-    void released(uint64_t ticket) override {
+    std::vector<bool> retries;
+    void released(uint64_t ticket, bool retry) override {
         std::lock_guard lock(mutex);
         tickets.push_back(ticket);
+        retries.push_back(retry);
     }
 };
 }  // namespace
@@ -37,6 +39,20 @@ BOOST_AUTO_TEST_CASE(first_request_leads_later_ones_wait) {
     BOOST_TEST((sink.tickets == std::vector<uint64_t>{2, 3}));
     // The key is free again: the next request leads.
     BOOST_TEST(c.join("k", &sink, 5) != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(waiters_retry_only_when_the_leader_gave_up_undecided) {
+    Coalescer c;
+    RecordingSink sink;
+    LeasePtr gave_up = c.join("a", &sink, 1);
+    c.join("a", &sink, 2);
+    gave_up.reset();  // e.g. the leader's client hung up before the response head
+    LeasePtr decided = c.join("b", &sink, 3);
+    c.join("b", &sink, 4);
+    decided->decided();  // stored or found uncacheable
+    decided.reset();
+    BOOST_TEST((sink.tickets == std::vector<uint64_t>{2, 4}));
+    BOOST_TEST((sink.retries == std::vector<bool>{true, false}));
 }
 
 BOOST_AUTO_TEST_CASE(lease_finishes_once_even_when_shared) {
@@ -81,7 +97,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_may_join_again_from_its_release) {
     struct Rejoiner : WaiterSink {
         Coalescer* c = nullptr;
         LeasePtr got;
-        void released(uint64_t) override { got = c->join("k", this, 7); }
+        void released(uint64_t, bool) override { got = c->join("k", this, 7); }
     } rejoiner;
     rejoiner.c = &c;
     LeasePtr lease = c.join("k", &rejoiner, 1);
