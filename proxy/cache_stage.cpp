@@ -116,6 +116,13 @@ void build_stored_head(std::string& out, cache::HeaderList fields) {
     }
 }
 
+void append_validators(std::string& out, std::string_view stored_head, std::vector<cache::HeaderField>& scratch) {
+    cache::parse_head_block(stored_head, scratch);
+    cache::RevalidationHeaders r = cache::build_revalidation_headers(scratch);
+    if (!r.if_none_match.empty()) out.append("If-None-Match: ").append(r.if_none_match).append("\r\n");
+    if (!r.if_modified_since.empty()) out.append("If-Modified-Since: ").append(r.if_modified_since).append("\r\n");
+}
+
 void request_primary_key(std::string& out, const MessageHead& request, const cache::KeyOptions& options) {
     std::string_view host = request.find(FieldId::host);
     std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));

@@ -111,6 +111,10 @@ void build_stored_head(std::string& out, const MessageHead& response, const cach
 // The same for a head given as field views (a stored head merged with a 304, RFC 9111 §4.3.4).
 void build_stored_head(std::string& out, cache::HeaderList fields);
 
+// "If-None-Match: …\r\nIf-Modified-Since: …\r\n" from a stored head's ETag / Last-Modified (RFC
+// 9111 §4.3.1), appended to `out`; `scratch` is reused for the parsed fields.
+void append_validators(std::string& out, std::string_view stored_head, std::vector<cache::HeaderField>& scratch);
+
 // The primary key of a request: scheme http (Portico's listener), Host or the absolute-form
 // authority, the normalised target.
 void request_primary_key(std::string& out, const MessageHead& request, const cache::KeyOptions& options);

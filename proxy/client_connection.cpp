@@ -188,6 +188,18 @@ void ClientConnection::feed_once(std::string_view data) {
     }
 }
 
+UpstreamRequestContext ClientConnection::upstream_context() const {
+    UpstreamRequestContext context;
+    context.client_ip = client_ip_;
+    context.peer_ip = peer_ip_;
+    context.peer_trusted = peer_trusted_;
+    context.request_id = request_id_;
+    context.default_host = config_->upstream.address.kind == conf::Address::Kind::tcp
+                               ? std::string_view(config_->upstream.address.text)
+                               : std::string_view("localhost");
+    return context;
+}
+
 void ClientConnection::start_upstream() {
     set_state(State::waiting_upstream);
     worker_.upstream().acquire(this);
@@ -343,24 +355,11 @@ void ClientConnection::upstream_ready(UpstreamConnection* connection) {
     const MessageHead& head = parser_.head();
     std::string& out = worker_.scratch();
     out.clear();
-    UpstreamRequestContext context;
-    context.client_ip = client_ip_;
-    context.peer_ip = peer_ip_;
-    context.peer_trusted = peer_trusted_;
-    context.request_id = request_id_;
-    context.default_host = config_->upstream.address.kind == conf::Address::Kind::tcp
-                               ? std::string_view(config_->upstream.address.text)
-                               : std::string_view("localhost");
+    UpstreamRequestContext context = upstream_context();
     std::string validators;
     if (cache_.revalidating && cache_.stale) {
         // Ask with the stored entry's validators instead of the client's (RFC 9111 §4.3.1).
-        std::vector<cache::HeaderField>& stored = worker_.response_fields();
-        cache::parse_head_block(cache_.stale->head, stored);
-        cache::RevalidationHeaders r = cache::build_revalidation_headers(stored);
-        if (!r.if_none_match.empty()) validators.append("If-None-Match: ").append(r.if_none_match).append("\r\n");
-        if (!r.if_modified_since.empty()) {
-            validators.append("If-Modified-Since: ").append(r.if_modified_since).append("\r\n");
-        }
+        append_validators(validators, cache_.stale->head, worker_.response_fields());
         context.drop_conditionals = true;
         context.extra_headers = validators;
     }

@@ -91,6 +91,7 @@ private:
     void write_access_log();
     void feed_once(std::string_view data);
     void start_upstream();
+    UpstreamRequestContext upstream_context() const;  // the forwarding fields of this exchange
     // The cache stage (client_connection_cache.cpp).
     bool cache_on() const;  // the process has a cache and the config enables it
     bool cache_lookup();  // true: answered from the cache, or waiting for another fetch

@@ -140,22 +140,9 @@ void ClientConnection::start_refresh(const cache::EntryView& entry) {
     plan.max_object_size = runtime.object_limit(config_->cache.max_object_size);
     plan.read_timeout_ms = static_cast<uint64_t>(config_->upstream.read_timeout.count());
 
-    UpstreamRequestContext context;
-    context.client_ip = client_ip_;
-    context.peer_ip = peer_ip_;
-    context.peer_trusted = peer_trusted_;
-    context.request_id = request_id_;
-    context.default_host = config_->upstream.address.kind == conf::Address::Kind::tcp
-                               ? std::string_view(config_->upstream.address.text)
-                               : std::string_view("localhost");
-    std::vector<cache::HeaderField>& stored = worker_.response_fields();
-    cache::parse_head_block(entry.head, stored);
-    cache::RevalidationHeaders validators = cache::build_revalidation_headers(stored);
+    UpstreamRequestContext context = upstream_context();
     std::string extra;
-    if (!validators.if_none_match.empty()) extra.append("If-None-Match: ").append(validators.if_none_match).append("\r\n");
-    if (!validators.if_modified_since.empty()) {
-        extra.append("If-Modified-Since: ").append(validators.if_modified_since).append("\r\n");
-    }
+    append_validators(extra, entry.head, worker_.response_fields());
     context.drop_conditionals = true;
     context.extra_headers = extra;
     // A HEAD that found the entry still refreshes the GET it was answered from.

@@ -213,3 +213,13 @@ BOOST_AUTO_TEST_CASE(an_invalidated_key_misses_before_its_removal_commits) {
     c.runtime->writer->flush();  // the writer's callback clears the key after its commit
     BOOST_TEST(!c.runtime->pending_removals.contains("http://h/x"));
 }
+
+BOOST_AUTO_TEST_CASE(validators_come_from_the_stored_head) {
+    std::vector<cache::HeaderField> scratch;
+    std::string out;
+    append_validators(out, "ETag: \"v1\"\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n", scratch);
+    BOOST_TEST(out == "If-None-Match: \"v1\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+    out.clear();
+    append_validators(out, "Content-Type: text/plain\r\n", scratch);
+    BOOST_TEST(out.empty());
+}
