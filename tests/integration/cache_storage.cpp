@@ -322,6 +322,23 @@ BOOST_AUTO_TEST_CASE(truncated_responses_are_never_stored) {
     }
 }
 
+// RFC 9211 §2.5: `stored` means the response was stored. The writer keeps no object above an
+// eighth of the map, whatever cache.max_object_size says; with max_size 64 MiB a 9,000,000-byte
+// response was announced "stored" every time, never a HIT (store_failures counted), until 74d2c86.
+BOOST_AUTO_TEST_CASE(stored_means_stored) {
+    CacheStack s;  // max_size 64MiB, max_object_size default
+    const std::string target = "/x/nine-mb?cc=" + q("max-age=600") + "&size=9000000";
+    auto first = get(s.endpoint(), target, {}, 30s);
+    BOOST_TEST_REQUIRE(first.status == 200);
+    BOOST_TEST(first.body.size() == 9000000u);
+    BOOST_TEST(eventually([&] { return cache_stats(*s.portico).value("in_flight", 0) == 0; }, 10s));
+    auto second = get(s.endpoint(), target, {}, 30s);
+    bool claimed = has(cstatus(first), "stored");
+    BOOST_TEST((xcache(second) == "HIT" || !claimed),
+               "Cache-Status said stored, yet the next request was not a HIT: " << cstatus(first) << " / "
+                   << xcache(second) << "; " << cache_stats(*s.portico).dump());
+}
+
 BOOST_AUTO_TEST_CASE(objects_above_max_object_size_are_streamed_not_stored) {
     CacheSetup setup;
     setup.more = "  max_object_size: 1MiB\n";
