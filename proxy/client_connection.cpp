@@ -229,6 +229,13 @@ void ClientConnection::handle_eof() {
         return;
     }
     if (request_complete_) {
+        if (state_ == State::waiting_cache) {
+            // Still queued behind another request's fetch: a client that hung up leaves the queue
+            // now (499, as nginx) rather than later taking the lead for an answer nobody reads.
+            client_gone_ = true;
+            abort();
+            return;
+        }
         // A half-close after a whole request: answer it, then close.
         close_after_ = true;
         return;
