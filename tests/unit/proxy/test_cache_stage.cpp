@@ -10,29 +10,14 @@
 #include "cache/entry_codec.hpp"
 #include "proxy/cache_stage.hpp"
 #include "proxy/http_parser.hpp"
+#include "parse_head.hpp"
 
 using namespace portico;
 using namespace portico::proxy;
 
 namespace {
 
-struct HeadOnly : HttpParser::Sink {
-    MessageHead copy;
-    int on_head(MessageHead& head) override {
-        copy = head;
-        return 0;
-    }
-    int on_body(std::string_view) override { return 0; }
-    int on_message_end() override { return 0; }
-};
-
-MessageHead parse(llhttp_type_t type, const std::string& raw) {
-    HeadOnly sink;
-    HttpParser parser(type, &sink);
-    size_t consumed = 0;
-    parser.execute(raw, consumed);
-    return sink.copy;
-}
+MessageHead parse(llhttp_type_t type, const std::string& raw) { return test::parse_head(type, raw); }
 
 std::vector<cache::HeaderField> fields_of(const MessageHead& head) {
     std::vector<cache::HeaderField> out;

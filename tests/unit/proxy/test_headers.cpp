@@ -6,28 +6,13 @@
 
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
+#include "parse_head.hpp"
 
 using namespace portico::proxy;
 
 namespace {
 
-struct HeadOnly : HttpParser::Sink {
-    MessageHead copy;
-    int on_head(MessageHead& head) override {
-        copy = head;
-        return 0;
-    }
-    int on_body(std::string_view) override { return 0; }
-    int on_message_end() override { return 0; }
-};
-
-MessageHead parse(llhttp_type_t type, const std::string& raw) {
-    HeadOnly sink;
-    HttpParser parser(type, &sink);
-    size_t consumed = 0;
-    parser.execute(raw, consumed);
-    return sink.copy;
-}
+MessageHead parse(llhttp_type_t type, const std::string& raw) { return test::parse_head(type, raw); }
 
 bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
