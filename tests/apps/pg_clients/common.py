@@ -1,0 +1,72 @@
+"""What the pg_clients check scripts share: the command line, checks, the scratch table's name,
+and the one JSON line each prints (stdout) with its exit status.
+
+Success: {"ok": true, "driver": ..., ...} and exit 0. Failure: {"ok": false, "driver": ...,
+"error": "..."} on stdout, the same message on stderr, exit 1. A usage error exits 2 (argparse).
+Run them with Debian's /usr/bin/python3: only it imports python3-asyncpg, -psycopg, -sqlalchemy.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+
+
+class CheckFailed(Exception):
+    """A result that is not what Postgres must answer."""
+
+
+def check(condition, what):
+    if not condition:
+        raise CheckFailed(what)
+
+
+def parser(description, concurrency_flag="--connections"):
+    """The options every script takes; defaults from the usual PG* environment variables."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--host", default=os.environ.get("PGHOST", "localhost"),
+                   help="host name or address, or a Unix socket directory (e.g. /run/portico) [$PGHOST]")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PGPORT", "5432")), help="[$PGPORT or 5432]")
+    p.add_argument("--dbname", default=os.environ.get("PGDATABASE", "postgres"), help="[$PGDATABASE or postgres]")
+    p.add_argument("--user", default=os.environ.get("PGUSER", "postgres"), help="[$PGUSER or postgres]")
+    p.add_argument("--password", default=os.environ.get("PGPASSWORD"), help="[$PGPASSWORD]")
+    p.add_argument("--queries", type=int, default=100,
+                   help="parameterised queries per connection (default 100)")
+    p.add_argument(concurrency_flag, dest="concurrency", type=int, default=1,
+                   help="how many run the workload at once (default 1)")
+    p.add_argument("--connect-timeout", type=int, default=10, help="seconds (default 10)")
+    p.add_argument("--table", default=None,
+                   help="scratch table, created when missing (default portico_check_<driver>)")
+    return p
+
+
+def run_id():
+    """Tags this run's rows in the scratch table, so concurrent runs never count each other's."""
+    return uuid.uuid4().hex
+
+
+def table_name(args, driver):
+    return args.table or f"portico_check_{driver}"
+
+
+def table_ddl(table):
+    return (f"CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, run text NOT NULL, "
+            f"worker int NOT NULL, note text NOT NULL)")
+
+
+def report(driver, driver_version, args, work):
+    """Runs work() (returns a dict of results) and prints the JSON line; exits 1 on any failure."""
+    started = time.monotonic()
+    try:
+        result = work()
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
+        target = f"user {args.user} database {args.dbname} at {args.host} port {args.port}"
+        message = f"{driver}_check ({target}): {type(e).__name__}: {e}".strip()
+        print(json.dumps({"ok": False, "driver": driver, "driver_version": driver_version, "error": message}))
+        print(message, file=sys.stderr)
+        sys.exit(1)
+    result.update(ok=True, driver=driver, driver_version=driver_version,
+                  elapsed_ms=round((time.monotonic() - started) * 1000, 1))
+    print(json.dumps(result, sort_keys=True, default=str))
