@@ -18,6 +18,7 @@
 #include "core/metrics.hpp"
 #include "core/notify.hpp"
 #include "cache/key.hpp"
+#include "pool/pool_service.hpp"
 #include "proxy/cache_stage.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/upstream_probe.hpp"
@@ -46,16 +47,29 @@ private:
     admin::PartAnswer cache_purge(const admin::PurgeTarget& target) override;
     admin::PartAnswer cache_clear() override;
     std::string config_yaml() override { return conf::to_yaml(*holder_.get()); }
-    bool ready(std::string& reason) override { return probe_ && probe_->ready(reason); }
+    bool ready(std::string& reason) override;
+    admin::PartAnswer pool() override;
+    admin::PartAnswer pool_pause(const std::optional<std::string>& database) override;
+    admin::PartAnswer pool_resume(const std::optional<std::string>& database) override;
+    void append_metrics(std::string& out) override {
+        if (pool_) out += pool_->metrics();
+    }
     bool draining() override { return draining_; }
     void apply_logging(const conf::Config& config);
     void notify_ready();
+    void stop_pool() {
+        if (!pool_) return;
+        pool_->request_drain(std::chrono::milliseconds(0));
+        pool_->join();
+        pool_.reset();
+    }
 
     std::string config_path_;
     metrics::Registry metrics_;
     ConfigHolder holder_;
     proxy::SharedState shared_;
     std::unique_ptr<proxy::CacheRuntime> cache_;  // outlives the workers (they read it)
+    std::unique_ptr<pool::PoolService> pool_;     // the Postgres pool's thread, when configured
     std::unique_ptr<admin::Server> admin_;
     std::unique_ptr<proxy::UpstreamProbe> probe_;
     uv_loop_t loop_{};
@@ -94,10 +108,20 @@ int Process::run() {
     cache_ = proxy::open_cache(config->cache);
     shared_.cache = cache_.get();
     metrics_.set_cache_active(cache_ != nullptr);
+    if (config->pool_present && config->pool.enabled) {
+        pool_ = std::make_unique<pool::PoolService>(config);
+        error = pool_->start();
+        if (!error.empty()) {
+            log(LogLevel::error, "start", "pool: {}", error);
+            pool_.reset();
+            return 2;
+        }
+    }
     int workers = std::max(1, config->workers);
     auto sockets = proxy::open_listen_sockets(config->listen, workers, error);
     if (sockets.empty()) {
         log(LogLevel::error, "start", "{}", error);
+        stop_pool();
         return 2;
     }
     for (int i = 0; i < workers; ++i) {
@@ -108,6 +132,7 @@ int Process::run() {
             log(LogLevel::error, "start", "worker {}: {}", i, error);
             for (auto& w : workers_) w->request_drain();
             workers_.clear();  // joins
+            stop_pool();
             return 2;
         }
         workers_.push_back(std::move(worker));
@@ -133,6 +158,7 @@ int Process::run() {
         log(LogLevel::error, "start", "admin port: {}", error);
         for (auto& w : workers_) w->request_drain();
         workers_.clear();
+        stop_pool();
         admin_.reset();
         probe_.reset();
         for (auto* handle : {&sighup_, &sigterm_, &sigint_, &sigusr1_}) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
@@ -150,6 +176,8 @@ int Process::run() {
     // Draining: the workers finish their in-flight requests (up to limits.drain_timeout).
     for (auto& w : workers_) w->join();
     workers_.clear();
+    if (pool_) pool_->join();
+    pool_.reset();
     admin_.reset();
     probe_.reset();
     uv_run(&loop_, UV_RUN_DEFAULT);  // the admin server's and probe's close callbacks
@@ -192,6 +220,38 @@ metrics::Snapshot Process::snapshot() {
         s.cache.stores = stats.puts;  // committed, not merely handed to the writer
     }
     return s;
+}
+
+bool Process::ready(std::string& reason) {
+    if (!probe_ || !probe_->ready(reason)) return false;
+    if (pool_) {
+        reason = pool_->readiness();
+        if (!reason.empty()) return false;
+    }
+    return true;
+}
+
+admin::PartAnswer Process::pool() {
+    if (!pool_) return admin::PartAnswer::not_built("pool");
+    return admin::PartAnswer::ok(pool_->stats());
+}
+
+admin::PartAnswer Process::pool_pause(const std::optional<std::string>& database) {
+    if (!pool_) return admin::PartAnswer::not_built("pool");
+    nlohmann::json answer = pool_->pause(database.value_or(""), true);
+    if (database && answer.contains("paused") && answer["paused"].empty()) {
+        return {404, {{"error", "no database \"" + *database + "\" in pool.databases"}}};
+    }
+    return admin::PartAnswer::ok(std::move(answer));
+}
+
+admin::PartAnswer Process::pool_resume(const std::optional<std::string>& database) {
+    if (!pool_) return admin::PartAnswer::not_built("pool");
+    nlohmann::json answer = pool_->pause(database.value_or(""), false);
+    if (database && answer.contains("resumed") && answer["resumed"].empty()) {
+        return {404, {{"error", "no database \"" + *database + "\" in pool.databases"}}};
+    }
+    return admin::PartAnswer::ok(std::move(answer));
 }
 
 admin::PartAnswer Process::cache_stats() {
@@ -293,6 +353,11 @@ admin::ReloadResult Process::reload() {
         log(LogLevel::warn, "reload", "cache.path or cache.max_size changed: needs a restart, still using {}",
             cache_->path);
     }
+    if (pool_) {
+        pool_->reload(next);
+    } else if (next->pool_present && next->pool.enabled) {
+        log(LogLevel::warn, "reload", "pool enabled: needs a restart to listen");
+    }
     apply_logging(*next);
     uint64_t generation = holder_.set(next);
     metrics_.process().config_reloads_ok.inc();
@@ -310,6 +375,7 @@ void Process::drain() {
     sd_notify_send("STOPPING=1");
     log(LogLevel::info, "stop", "draining: no new connections, finishing in-flight requests");
     for (auto& w : workers_) w->request_drain();
+    if (pool_) pool_->request_drain(holder_.get()->limits.drain_timeout);
     if (admin_) admin_->close();
     if (probe_) probe_->close();
     if (watchdog_active_) uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);

@@ -1,6 +1,8 @@
 // The framer: length words checked from the header alone, whole messages returned as views.
 #include "pool/message_reader.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "pool/wire.hpp"
@@ -74,8 +76,26 @@ Message MessageReader::frame(std::string_view whole) const {
     return Message{0, whole.substr(4), whole};
 }
 
+MessageReader::Status MessageReader::first_part(std::string_view bytes, size_t total, Message& out) {
+    part_type_ = bytes[0];
+    part_left_ = total - bytes.size();
+    out = Message{part_type_, {}, bytes, true, true, part_left_ == 0};
+    return Status::message;
+}
+
+MessageReader::Status MessageReader::next_part(Message& out) {
+    // The buffer was handed out whole when streaming began, so the rest comes straight from in_.
+    if (in_.empty()) return Status::need_more;
+    size_t n = std::min(part_left_, in_.size());
+    part_left_ -= n;
+    out = Message{part_type_, {}, in_.substr(0, n), true, false, part_left_ == 0};
+    in_.remove_prefix(n);
+    return Status::message;
+}
+
 MessageReader::Status MessageReader::next(Message& out) {
     if (failed_) return Status::error;
+    if (part_left_ > 0) return next_part(out);
     const size_t hsize = header_size();
 
     if (buf_pos_ == buf_.size() && buf_pos_ != 0) {
@@ -90,6 +110,11 @@ MessageReader::Status MessageReader::next(Message& out) {
         if (in_.size() >= hsize) {
             size_t total = check_header(in_.data());
             if (total == 0) return Status::error;
+            if (streams(total)) {
+                std::string_view first = in_.substr(0, std::min(total, in_.size()));
+                in_.remove_prefix(first.size());
+                return first_part(first, total, out);
+            }
             if (in_.size() >= total) {
                 out = frame(in_.substr(0, total));
                 in_.remove_prefix(total);
@@ -112,6 +137,13 @@ MessageReader::Status MessageReader::next(Message& out) {
     }
     size_t total = check_header(buf_.data() + buf_pos_);
     if (total == 0) return Status::error;
+    if (streams(total)) {
+        // What is buffered (the header and maybe some body) is the first part; the view stays
+        // valid until the next call, which finds the buffer fully returned and clears it.
+        std::string_view first = std::string_view(buf_).substr(buf_pos_, have);
+        buf_pos_ = buf_.size();
+        return first_part(first, total, out);
+    }
     if (have < total) {
         size_t n = std::min(total - have, in_.size());
         // One allocation for the whole message rather than growth by doubling.

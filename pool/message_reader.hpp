@@ -16,8 +16,14 @@ namespace portico::pool {
 // buffer: they stay valid until the next call to next() or feed().
 struct Message {
     char type = 0;          // the type byte; 0 for startup-phase packets, which have none
-    std::string_view body;  // after the length word
+    std::string_view body;  // after the length word (empty for a part: see `part`)
     std::string_view raw;   // the whole message as received (type, length, body): forward it as is
+    // A message above ReaderLimits::stream_above comes as parts, each `raw` a run of its bytes in
+    // order (the first holds the header), so a 100 MB CopyData or DataRow is forwarded as it
+    // arrives and never held whole. `first` and `last` mark the message's first and last part.
+    bool part = false;
+    bool first = true;
+    bool last = true;
 };
 
 // A typed message's first five bytes, for callers that pass a message through without buffering it
@@ -38,11 +44,13 @@ enum class Phase : uint8_t { startup, typed };
 struct ReaderLimits {
     size_t max_message = kDefaultMaxMessage;  // largest length word of a typed message
     size_t max_startup = kMaxStartupPacket;   // largest length word of a startup packet
+    // Typed messages whose length word is above this come as parts (Message::part); 0 = never.
+    size_t stream_above = 0;
 };
 
 class MessageReader {
 public:
-    enum class Status : uint8_t { message, need_more, error };
+    enum class Status : uint8_t { message, need_more, error };  // a part is a `message` too
 
     explicit MessageReader(Phase phase = Phase::typed, ReaderLimits limits = {});
 
@@ -72,6 +80,9 @@ private:
     size_t check_header(const char* header);
     Status fail(ProtocolErrc code, std::string message);
     Message frame(std::string_view whole) const;
+    bool streams(size_t total) const { return phase_ == Phase::typed && limits_.stream_above != 0 && total - 1 > limits_.stream_above; }
+    Status first_part(std::string_view bytes, size_t total, Message& out);
+    Status next_part(Message& out);
     void take_into_buffer(size_t n);
 
     Phase phase_;
@@ -81,6 +92,8 @@ private:
     std::string_view in_;   // the caller's bytes not yet framed
     bool failed_ = false;
     ProtocolError error_;
+    size_t part_left_ = 0;  // bytes of the streamed message still to come
+    char part_type_ = 0;
 };
 
 }  // namespace portico::pool

@@ -1,0 +1,583 @@
+// Pools, the moves of servers between clients, and the timeouts; see pooler.hpp.
+#include "pool/pooler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include "core/log.hpp"
+#include "pool/auth.hpp"
+
+namespace portico::pool {
+
+namespace {
+constexpr uint64_t kSweepMs = 100;
+constexpr uint64_t kMs = 1'000'000;  // ns
+// Overflow servers (max_overflow) open only for a client that has waited this long: a burst that
+// the pool absorbs in a few milliseconds should not double the server count.
+constexpr uint64_t kOverflowDelayNs = 250 * kMs;
+// A client must finish logging in within this (PgBouncer's client_login_timeout).
+constexpr uint64_t kLoginTimeoutNs = 60'000 * kMs;
+
+uint64_t ms_to_ns(conf::Duration d) { return static_cast<uint64_t>(d.count()) * kMs; }
+
+// Time since `since`, 0 when `since` is later than `now` (set during this sweep, after `now` was read).
+uint64_t elapsed(uint64_t now, uint64_t since) { return now > since ? now - since : 0; }
+
+std::vector<std::pair<std::string, std::string>> parse_conninfo(const std::string& conninfo, std::string& error) {
+    std::vector<std::pair<std::string, std::string>> out;
+    char* err = nullptr;
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+    if (options == nullptr) {
+        error = err != nullptr ? err : "cannot parse conninfo";
+        if (err != nullptr) PQfreemem(err);
+        while (!error.empty() && error.back() == '\n') error.pop_back();
+        return out;
+    }
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+        if (o->val != nullptr) out.emplace_back(o->keyword, o->val);
+    }
+    PQconninfoFree(options);
+    return out;
+}
+
+struct CancelWork {
+    uv_work_t req;
+    CancelHandle handle;
+};
+}  // namespace
+
+uint64_t Pooler::now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config)
+    : loop_(loop), random_(std::random_device{}()) {
+    std::string error = configure(std::move(config));
+    if (!error.empty()) core::log(core::LogLevel::error, "pool", "{}", error);
+    transaction_mode_ = config_->pool.mode == "transaction";
+    uv_timer_init(loop_, &sweep_timer_);
+    sweep_timer_.data = this;
+    uv_timer_start(&sweep_timer_, &Pooler::on_sweep, kSweepMs, kSweepMs);
+}
+
+Pooler::~Pooler() = default;
+
+std::string Pooler::configure(std::shared_ptr<const conf::Config> config) {
+    std::string error;
+    const conf::AuthConfig& auth = config->pool.auth;
+    if ((auth.type == "md5" || auth.type == "scram-sha-256") && !auth.file.empty()) {
+        Userlist fresh;
+        if (load_userlist(auth.file, fresh, error)) userlist_ = std::move(fresh);
+        else error = "pool.auth.file: " + error + " (keeping the previous userlist)";
+    }
+    config_ = std::move(config);
+    for (auto& [key, pool] : pools_) {
+        PoolSettings next = settings_for(pool->database);
+        if (next.conninfo != pool->settings.conninfo) {
+            next.conninfo_generation = ++conninfo_generations_[pool->database];
+            core::log(core::LogLevel::info, "pool", "database {}: conninfo changed, servers retire as they come back",
+                      pool->database);
+        } else {
+            next.conninfo_generation = pool->settings.conninfo_generation;
+        }
+        pool->settings = std::move(next);
+        serve_waiters(*pool);
+    }
+    return error;
+}
+
+PoolSettings Pooler::settings_for(const std::string& database) const {
+    PoolSettings s;
+    s.max_overflow = config_->pool.max_overflow;
+    s.pool_size = config_->pool.default_pool_size;
+    for (const conf::PoolDatabase& db : config_->pool.databases) {
+        if (db.name != database) continue;
+        s.conninfo = db.conninfo;
+        if (db.pool_size > 0) s.pool_size = db.pool_size;
+        std::string error;
+        s.conninfo_params = parse_conninfo(db.conninfo, error);
+        for (const auto& [k, v] : s.conninfo_params)
+            if (k == "user") s.forced_user = v;
+    }
+    return s;
+}
+
+Pool* Pooler::pool_for(const std::string& database, const std::string& user, std::string& error) {
+    const conf::PoolDatabase* db = nullptr;
+    for (const conf::PoolDatabase& d : config_->pool.databases)
+        if (d.name == database) db = &d;
+    if (db == nullptr) {
+        error = fmt::format("database \"{}\" does not exist", database);
+        return nullptr;
+    }
+    PoolSettings settings = settings_for(database);
+    std::string server_user = settings.forced_user.empty() ? user : settings.forced_user;
+    auto& slot = pools_[{database, server_user}];
+    if (!slot) {
+        slot = std::make_unique<Pool>(database, server_user);
+        slot->paused = paused_databases_.count(database) != 0;
+        settings.conninfo_generation = conninfo_generations_[database];
+        slot->settings = std::move(settings);
+    }
+    return slot.get();
+}
+
+ClientConnection* Pooler::new_client(bool unix_socket) {
+    uint64_t id = next_id_++;
+    auto client = std::make_unique<ClientConnection>(*this, id, unix_socket);
+    ClientConnection* raw = client.get();
+    raw->init_handle(loop_);
+    clients_.emplace(id, std::move(client));
+    return raw;
+}
+
+void Pooler::destroy_client(ClientConnection& client) { clients_.erase(client.id()); }
+
+void Pooler::destroy_server(ServerConnection& server) { servers_.erase(server.id()); }
+
+// ---- servers ---------------------------------------------------------------------------------
+
+void Pooler::open_server(Pool& pool) {
+    uint64_t id = next_id_++;
+    auto server = std::make_unique<ServerConnection>(*this, pool, id);
+    server->conninfo_generation = pool.settings.conninfo_generation;
+    std::vector<std::pair<std::string, std::string>> params = {
+        {"user", pool.server_user},
+        {"dbname", pool.database},
+        {"fallback_application_name", "portico"},
+    };
+    bool has_password = false;
+    for (const auto& kv : pool.settings.conninfo_params) {
+        has_password = has_password || kv.first == "password";
+        params.push_back(kv);
+    }
+    // A plaintext password in the userlist logs the pool in as that user, as PgBouncer's auth_file does.
+    if (!has_password) {
+        const std::string* secret = userlist_.find(pool.server_user);
+        if (secret != nullptr && secret_kind(*secret) == SecretKind::plaintext) params.emplace_back("password", *secret);
+    }
+    pool.servers++;
+    pool.connecting++;
+    pool.counters.server_connects++;
+    core::log(core::LogLevel::debug, "pool", "server {}: connecting to database {} as {} ({} of {} + {})", id,
+              pool.database, pool.server_user, pool.servers, pool.settings.pool_size, pool.settings.max_overflow);
+    ServerConnection* raw = server.get();
+    servers_.emplace(id, std::move(server));
+    raw->connect(params);  // may fail at once: then `raw` is gone
+}
+
+void Pooler::server_connected(ServerConnection& server) {
+    Pool& pool = server.pool();
+    pool.connecting--;
+    core::log(core::LogLevel::debug, "pool", "server {}: connected, backend pid {}", server.id(), server.backend_pid());
+    if (!pool.have_welcome) {
+        pool.welcome = server.params().initial;
+        pool.have_welcome = true;
+    }
+    pool.last_connect_error.clear();
+    make_idle(server);
+}
+
+bool Pooler::must_retire(const ServerConnection& server) const {
+    const Pool& pool = const_cast<ServerConnection&>(server).pool();
+    if (server.retire || draining_) return true;
+    if (server.conninfo_generation != pool.settings.conninfo_generation || pool.settings.conninfo.empty()) return true;
+    uint64_t lifetime = ms_to_ns(config_->pool.server_lifetime);
+    return lifetime > 0 && now_ns() - server.created_ns > lifetime;
+}
+
+void Pooler::make_idle(ServerConnection& server) {
+    Pool& pool = server.pool();
+    server.set_client(nullptr);
+    if (must_retire(server)) {
+        if (!draining_) pool.counters.server_recycles++;
+        server.close("recycled");
+        return;
+    }
+    // Overflow servers go once nobody waits for them.
+    if (pool.servers > pool.settings.pool_size && pool.waiting.empty()) {
+        pool.counters.server_idle_closes++;
+        server.close("overflow server no longer needed");
+        return;
+    }
+    server.set_state(ServerConnection::State::idle);
+    server.last_used_ns = now_ns();
+    pool.idle.push_back(&server);
+    serve_waiters(pool);
+}
+
+void Pooler::serve_waiters(Pool& pool) {
+    if (draining_) return;
+    while (!pool.paused && !pool.waiting.empty() && !pool.idle.empty()) {
+        ClientConnection* client = pool.waiting.front();
+        pool.waiting.pop_front();
+        client->waiting = false;
+        pool.counters.wait_us += (now_ns() - client->wait_started_ns) / 1000;
+        client->wait_started_ns = 0;
+        ServerConnection* server = pool.idle.back();
+        pool.idle.pop_back();
+        give(*server, *client);
+    }
+    if (pool.paused) return;
+    // One connecting server per waiting client, up to pool_size; overflow is the sweep's call.
+    int uncovered = static_cast<int>(pool.waiting.size()) - pool.connecting;
+    while (uncovered-- > 0 && pool.servers < pool.settings.pool_size && !pool.settings.conninfo.empty()) open_server(pool);
+}
+
+void Pooler::acquire(ClientConnection& client) {
+    Pool& pool = *client.pool();
+    if (!draining_ && !pool.paused && pool.waiting.empty() && !pool.idle.empty()) {
+        ServerConnection* server = pool.idle.back();
+        pool.idle.pop_back();
+        give(*server, client);
+        return;
+    }
+    client.waiting = true;
+    client.wait_started_ns = now_ns();
+    pool.waiting.push_back(&client);
+    pool.counters.client_waits++;
+    serve_waiters(pool);
+}
+
+void Pooler::give(ServerConnection& server, ClientConnection& client) {
+    server.set_client(&client);
+    client.attach(&server);
+    uint64_t check = ms_to_ns(config_->pool.server_check_delay);
+    if (check > 0 && now_ns() - server.last_used_ns > check) {
+        // Idle long enough to have been cut by a firewall or a restart: prove it alive first.
+        server.pool().counters.server_prepings++;
+        server.run_internal({""}, ServerConnection::After::check);
+        return;
+    }
+    continue_link(server);
+}
+
+void Pooler::continue_link(ServerConnection& server) {
+    ClientConnection* client = server.client();
+    std::string sql = sync_query(client->wanted(), server.params());
+    if (!sql.empty()) {
+        server.pool().counters.server_param_syncs++;
+        server.run_internal({sql}, ServerConnection::After::link);
+        return;
+    }
+    finish_link(server);
+}
+
+void Pooler::finish_link(ServerConnection& server) {
+    Pool& pool = server.pool();
+    server.set_state(ServerConnection::State::linked);
+    server.linked_since_ns = now_ns();
+    pool.linked++;
+    server.client()->linked(server);
+}
+
+void Pooler::internal_done(ServerConnection& server, ServerConnection::After after, bool ok) {
+    Pool& pool = server.pool();
+    ClientConnection* client = server.client();
+    switch (after) {
+        case ServerConnection::After::check:
+            if (!ok) {
+                pool.counters.server_preping_failures++;
+                server.close("pre-ping failed");  // server_closing puts the client back in the queue
+                return;
+            }
+            if (client == nullptr) return make_idle(server);
+            return continue_link(server);
+        case ServerConnection::After::link:
+            if (ok) {
+                ServerParams& params = server.params();
+                if (client != nullptr) {
+                    params.applied = applied_after_sync(client->wanted(), params);
+                    for (const Param& w : client->wanted()) {
+                        if (const std::string* now = params.current_value(w.name)) pool.canonical[{w.name, w.value}] = *now;
+                    }
+                }
+            }
+            if (client == nullptr) return make_idle(server);
+            if (!ok) {
+                // The client asked for a parameter value the server refuses: Postgres would refuse the
+                // login the same way. The server is unchanged (the SETs ran in one implicit transaction).
+                std::string message = server.internal_error();
+                server.set_client(nullptr);
+                client->unlinked();
+                make_idle(server);
+                client->fail("22023", message, "while applying the connection's startup parameters");
+                return;
+            }
+            return finish_link(server);
+        case ServerConnection::After::release:
+            if (!ok) {
+                server.close("reset failed: " + server.internal_error());
+                return;
+            }
+            pool.counters.server_resets++;
+            if (!transaction_mode_) server.params().applied.clear();  // DISCARD ALL reset them
+            return make_idle(server);
+    }
+}
+
+void Pooler::release(ServerConnection& server) {
+    Pool& pool = server.pool();
+    ClientConnection* client = server.client();
+    if (client != nullptr) client->unlinked();
+    server.set_client(nullptr);
+    pool.linked--;
+    pool.counters.transaction_us += (now_ns() - server.linked_since_ns) / 1000;
+    std::vector<std::string> reset;
+    if (server.transaction_status() != 'I') reset.emplace_back("ROLLBACK");
+    // Session mode: the next client must not see this one's temp tables, SETs, prepared statements,
+    // LISTENs or advisory locks.
+    if (!transaction_mode_) reset.emplace_back("DISCARD ALL");
+    if (!reset.empty()) {
+        server.run_internal(reset, ServerConnection::After::release);
+    } else {
+        make_idle(server);
+    }
+    if (draining_ && client != nullptr) client->fail("57P01", "terminating connection due to administrator command");
+}
+
+void Pooler::client_leaving(ClientConnection& client) {
+    if (client.left) return;
+    client.left = true;
+    Pool* pool = client.pool();
+    if (client.waiting && pool != nullptr) {
+        pool->waiting.erase(std::remove(pool->waiting.begin(), pool->waiting.end(), &client), pool->waiting.end());
+        client.waiting = false;
+    }
+    if (client.cancel_pid() != 0) cancel_keys_.erase(client.cancel_pid());
+    if (client.counted_in_pool && pool != nullptr) pool->clients--;
+    ServerConnection* server = client.server();
+    if (server == nullptr) return;
+    client.unlinked();
+    if (server->state() == ServerConnection::State::internal) {
+        // Pre-ping or parameter sync under way: it finishes and then goes back to the pool.
+        server->set_client(nullptr);
+        return;
+    }
+    if (server->state() != ServerConnection::State::linked) return;
+    if (client.idle_between_transactions() && server->at_message_boundary() && server->queued() == 0) {
+        server->set_client(&client);  // release() detaches it again
+        release(*server);
+        return;
+    }
+    // It left in the middle of a result or of a request: nothing can make this server clean for
+    // the next client short of closing it.
+    server->pool().counters.server_dirty_closes++;
+    server->set_client(nullptr);
+    server->close("client left in the middle of its work");
+}
+
+void Pooler::server_closing(ServerConnection& server, ServerConnection::State was, const std::string& reason) {
+    Pool& pool = server.pool();
+    pool.servers--;
+    ClientConnection* client = server.client();
+    server.set_client(nullptr);
+    switch (was) {
+        case ServerConnection::State::connecting:
+            pool.connecting--;
+            pool.counters.server_connect_failures++;
+            pool.last_connect_failure_ns = now_ns();
+            pool.last_connect_error = reason;
+            while (!pool.last_connect_error.empty() && pool.last_connect_error.back() == '\n') pool.last_connect_error.pop_back();
+            core::log(core::LogLevel::warn, "pool", "database {} user {}: cannot connect: {}", pool.database,
+                      pool.server_user, pool.last_connect_error);
+            // Nobody else can serve the queue: tell it now rather than at query_wait_timeout.
+            if (pool.servers == 0) fail_waiters(pool, pool.last_connect_error);
+            break;
+        case ServerConnection::State::idle:
+            pool.idle.erase(std::remove(pool.idle.begin(), pool.idle.end(), &server), pool.idle.end());
+            break;
+        case ServerConnection::State::linked:
+            pool.linked--;
+            if (client != nullptr) {
+                pool.counters.server_broken++;
+                client->unlinked();
+                client->fail("08006", "server connection lost", reason);
+            }
+            break;
+        case ServerConnection::State::internal:
+            if (client != nullptr) {
+                // Its pre-ping or parameter sync failed with the server: queue for another one.
+                client->unlinked();
+                acquire(*client);
+            }
+            break;
+        case ServerConnection::State::closed:
+            break;
+    }
+    if (was != ServerConnection::State::connecting && was != ServerConnection::State::idle) {
+        core::log(core::LogLevel::info, "pool", "database {} user {}: server closed: {}", pool.database, pool.server_user, reason);
+    }
+    serve_waiters(pool);
+}
+
+void Pooler::fail_waiters(Pool& pool, const std::string& reason) {
+    std::deque<ClientConnection*> waiting;
+    waiting.swap(pool.waiting);
+    for (ClientConnection* client : waiting) {
+        client->waiting = false;
+        pool.counters.wait_us += (now_ns() - client->wait_started_ns) / 1000;
+        client->server_unavailable("08006", fmt::format("cannot connect to database \"{}\"", pool.database), reason);
+    }
+}
+
+// ---- cancel ----------------------------------------------------------------------------------
+
+void Pooler::register_cancel(ClientConnection& client, int32_t& pid, std::string& key) {
+    do {
+        pid = next_cancel_pid_;
+        next_cancel_pid_ = next_cancel_pid_ == INT32_MAX ? 1 : next_cancel_pid_ + 1;
+    } while (cancel_keys_.count(pid) != 0);
+    uint64_t r = random_();
+    key.assign(reinterpret_cast<const char*>(&r), 4);
+    cancel_keys_[pid] = &client;
+}
+
+void Pooler::cancel(int32_t pid, std::string_view key) {
+    auto it = cancel_keys_.find(pid);
+    if (it == cancel_keys_.end() || !constant_time_equal(key, it->second->cancel_key())) {
+        ++cancels_unmatched_;
+        return;
+    }
+    ServerConnection* server = it->second->server();
+    if (server == nullptr || server->state() != ServerConnection::State::linked || !server->cancel_handle()) return;
+    server->pool().counters.cancels++;
+    // PQcancel blocks (it connects and writes): run it on libuv's thread pool, never on this loop.
+    auto* work = new CancelWork{};
+    work->req.data = work;
+    work->handle = server->cancel_handle();
+    uv_queue_work(
+        loop_, &work->req,
+        [](uv_work_t* req) {
+            auto* w = static_cast<CancelWork*>(req->data);
+            char error[256];
+            if (PQcancel(w->handle.get(), error, sizeof error) == 0) {
+                core::log(core::LogLevel::warn, "pool", "cancel request failed: {}", error);
+            }
+        },
+        [](uv_work_t* req, int) { delete static_cast<CancelWork*>(req->data); });
+}
+
+// ---- pause, drain, timeouts ------------------------------------------------------------------
+
+std::vector<std::string> Pooler::pause(const std::string& database, bool paused) {
+    std::vector<std::string> affected;
+    for (const conf::PoolDatabase& db : config_->pool.databases) {
+        if (!database.empty() && db.name != database) continue;
+        affected.push_back(db.name);
+    }
+    for (auto& [key, pool] : pools_) {
+        if (std::find(affected.begin(), affected.end(), pool->database) == affected.end()) continue;
+        pool->paused = paused;
+        if (!paused) serve_waiters(*pool);
+    }
+    // Remembered per database, so a pool first used during the pause waits too.
+    for (const std::string& name : affected) {
+        if (paused) paused_databases_.insert(name);
+        else paused_databases_.erase(name);
+    }
+    return affected;
+}
+
+void Pooler::begin_drain() {
+    draining_ = true;
+    std::vector<ClientConnection*> clients;
+    for (auto& [id, c] : clients_) clients.push_back(c.get());
+    for (ClientConnection* c : clients) {
+        // Clients between transactions go now; those with work in flight when it is answered.
+        if (c->server() == nullptr) c->fail("57P01", "terminating connection due to administrator command");
+    }
+    std::vector<ServerConnection*> idle;
+    for (auto& [id, s] : servers_)
+        if (s->state() == ServerConnection::State::idle || s->state() == ServerConnection::State::connecting) idle.push_back(s.get());
+    for (ServerConnection* s : idle) s->close("shutting down");
+}
+
+void Pooler::close_everything() {
+    draining_ = true;
+    std::vector<ClientConnection*> clients;
+    for (auto& [id, c] : clients_) clients.push_back(c.get());
+    for (ClientConnection* c : clients) c->close();
+    std::vector<ServerConnection*> servers;
+    for (auto& [id, s] : servers_) servers.push_back(s.get());
+    for (ServerConnection* s : servers) s->close("shutting down");
+    uv_timer_stop(&sweep_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+}
+
+void Pooler::on_sweep(uv_timer_t* timer) { static_cast<Pooler*>(timer->data)->sweep(); }
+
+void Pooler::sweep() {
+    const conf::PoolConfig& cfg = config_->pool;
+    uint64_t now = now_ns();
+    uint64_t wait_limit = ms_to_ns(cfg.query_wait_timeout);
+    uint64_t idle_limit = ms_to_ns(cfg.server_idle_timeout);
+    uint64_t connect_limit = ms_to_ns(cfg.server_connect_timeout);
+    uint64_t idle_tx_limit = ms_to_ns(cfg.idle_transaction_timeout);
+
+    for (auto& [key, pool] : pools_) {
+        while (wait_limit > 0 && !pool->waiting.empty() && elapsed(now, pool->waiting.front()->wait_started_ns) > wait_limit) {
+            ClientConnection* client = pool->waiting.front();
+            pool->waiting.pop_front();
+            client->waiting = false;
+            pool->counters.wait_us += elapsed(now, client->wait_started_ns) / 1000;
+            pool->counters.query_wait_timeouts++;
+            client->server_unavailable(
+                "57014", "canceling statement due to pool.query_wait_timeout",
+                fmt::format("No server connection to database \"{}\" became free within {} ms.", pool->database,
+                            cfg.query_wait_timeout.count()));
+        }
+        if (!pool->paused && !draining_ && !pool->waiting.empty() &&
+            elapsed(now, pool->waiting.front()->wait_started_ns) > kOverflowDelayNs && pool->connecting == 0 &&
+            pool->servers < pool->max_servers() && !pool->settings.conninfo.empty()) {
+            open_server(*pool);
+        }
+        std::vector<ServerConnection*> idle = pool->idle;
+        for (ServerConnection* s : idle) {
+            if (must_retire(*s)) {
+                if (!draining_) pool->counters.server_recycles++;
+                s->close("recycled");
+            } else if (idle_limit > 0 && elapsed(now, s->last_used_ns) > idle_limit) {
+                pool->counters.server_idle_closes++;
+                s->close("server_idle_timeout");
+            }
+        }
+    }
+    std::vector<ServerConnection*> late;
+    for (auto& [id, s] : servers_) {
+        if (s->state() == ServerConnection::State::connecting && connect_limit > 0 && elapsed(now, s->created_ns) > connect_limit) {
+            late.push_back(s.get());
+        }
+    }
+    for (ServerConnection* s : late) {
+        s->close(fmt::format("timeout after {} ms (pool.server_connect_timeout)", cfg.server_connect_timeout.count()));
+    }
+    std::vector<ClientConnection*> expired, idle_in_tx;
+    for (auto& [id, c] : clients_) {
+        ClientConnection::State st = c->state();
+        if (st != ClientConnection::State::ready && st != ClientConnection::State::login_wait &&
+            st != ClientConnection::State::closed && elapsed(now, c->connected_ns) > kLoginTimeoutNs) {
+            expired.push_back(c.get());
+        }
+        ServerConnection* s = c->server();
+        if (idle_tx_limit > 0 && s != nullptr && s->state() == ServerConnection::State::linked &&
+            s->transaction_status() != 'I' && c->idle_between_transactions() && elapsed(now, c->last_activity_ns) > idle_tx_limit) {
+            idle_in_tx.push_back(c.get());
+        }
+    }
+    for (ClientConnection* c : expired) c->fail("08P01", "login timeout");
+    for (ClientConnection* c : idle_in_tx) {
+        c->server()->pool().counters.idle_transaction_timeouts++;
+        c->fail("25P03", "terminating connection due to idle-in-transaction timeout",
+                fmt::format("The transaction stayed idle longer than {} ms (pool.idle_transaction_timeout).",
+                            cfg.idle_transaction_timeout.count()));
+    }
+}
+
+}  // namespace portico::pool

@@ -1,0 +1,155 @@
+// The pooler: pools per (database, server user), each with its idle servers, its queue of clients
+// waiting for one, its limits and its figures; the moves between them (acquire, link, release,
+// reset, recycle); cancel routing; the timeouts swept a few times a second. Everything here runs
+// on the pool thread's loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <uv.h>
+
+#include "conf/schema.hpp"
+#include "pool/client_connection.hpp"
+#include "pool/pool_counters.hpp"
+#include "pool/server_connection.hpp"
+#include "pool/userlist.hpp"
+
+namespace portico::pool {
+
+// A pool's share of the configuration, resolved from pool.* and its database entry.
+struct PoolSettings {
+    std::string conninfo;
+    // The conninfo's own keywords (PQconninfoParse), applied over the pool's defaults.
+    std::vector<std::pair<std::string, std::string>> conninfo_params;
+    std::string forced_user;  // the conninfo's user, if it names one: every client shares it
+    int pool_size = 20;
+    int max_overflow = 10;
+    uint64_t conninfo_generation = 0;
+};
+
+class Pool {
+public:
+    Pool(std::string database, std::string server_user) : database(std::move(database)), server_user(std::move(server_user)) {}
+
+    const std::string database;
+    const std::string server_user;
+    PoolSettings settings;
+    PoolCounters counters;
+    std::vector<ServerConnection*> idle;       // most recently used last (taken first: warm caches)
+    std::deque<ClientConnection*> waiting;     // first come, first served
+    int servers = 0;                           // every server of this pool, connecting included
+    int connecting = 0;
+    int linked = 0;
+    int clients = 0;                           // logged-in clients
+    bool paused = false;
+    // The parameters a new server reports: what a client gets at login (its own values override).
+    Params welcome;
+    bool have_welcome = false;
+    // A reported parameter's canonical value for a value a client asked for ("utf-8" → "UTF8"),
+    // learned from servers, so a login that asks for a known value needs no server.
+    std::map<std::pair<std::string, std::string>, std::string> canonical;
+    uint64_t last_connect_failure_ns = 0;
+    std::string last_connect_error;
+
+    int max_servers() const { return settings.pool_size + settings.max_overflow; }
+};
+
+class Pooler {
+public:
+    Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config);
+    ~Pooler();
+
+    // Applies a (re)loaded configuration: sizes, timeouts, userlist; a changed conninfo retires
+    // that database's servers as they come back. Returns "" or the userlist's error (then the old
+    // userlist stays).
+    std::string configure(std::shared_ptr<const conf::Config> config);
+    const conf::PoolConfig& config() const { return config_->pool; }
+    bool transaction_mode() const { return transaction_mode_; }
+    const Userlist& userlist() const { return userlist_; }
+    uv_loop_t* loop() const { return loop_; }
+
+    // A new client connection (accepted by the listener).
+    ClientConnection* new_client(bool unix_socket);
+    int client_count() const { return static_cast<int>(clients_.size()); }
+
+    // The pool for a database and user; nullptr and `error` for an unknown database.
+    Pool* pool_for(const std::string& database, const std::string& user, std::string& error);
+
+    // A client needs a server: link one now or queue the client.
+    void acquire(ClientConnection& client);
+    // The client's work is done (transaction mode) or the client left: back to the pool, reset
+    // first when it must be.
+    void release(ServerConnection& server);
+    void client_leaving(ClientConnection& client);
+    // The pooler's own queries on a server finished (ok or not).
+    void internal_done(ServerConnection& server, ServerConnection::After after, bool ok);
+    void server_connected(ServerConnection& server);
+    // Every server close passes here once: accounting, and what its client or waiters are told.
+    void server_closing(ServerConnection& server, ServerConnection::State was, const std::string& reason);
+    void destroy_server(ServerConnection& server);
+    void destroy_client(ClientConnection& client);
+
+    void count_login_failure() { ++login_failures_; }
+
+    // Cancel keys handed to clients.
+    void register_cancel(ClientConnection& client, int32_t& pid, std::string& key);
+    void cancel(int32_t pid, std::string_view key);
+
+    // Pause/resume: new transactions wait; in-flight ones finish. "" = every database. Returns the
+    // databases affected, or an empty list for an unknown name.
+    std::vector<std::string> pause(const std::string& database, bool paused);
+
+    // Stops handing out servers and closes every client with 57P01 once its work is done; returns
+    // true when nothing is left.
+    void begin_drain();
+    bool drained() const { return clients_.empty() && servers_.empty(); }
+    void close_everything();
+
+    nlohmann::json stats_json() const;
+    void append_metrics(std::string& out) const;
+    std::string readiness() const;  // "" when every database has had a working server or none failed
+
+    static uint64_t now_ns();
+
+private:
+    static void on_sweep(uv_timer_t* timer);
+    void sweep();
+    void open_server(Pool& pool);
+    void serve_waiters(Pool& pool);
+    void give(ServerConnection& server, ClientConnection& client);
+    void continue_link(ServerConnection& server);
+    void finish_link(ServerConnection& server);
+    void make_idle(ServerConnection& server);
+    bool must_retire(const ServerConnection& server) const;
+    PoolSettings settings_for(const std::string& database) const;
+    void fail_waiters(Pool& pool, const std::string& reason);
+
+    uv_loop_t* loop_;
+    std::shared_ptr<const conf::Config> config_;
+    bool transaction_mode_ = true;
+    Userlist userlist_;
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+    std::unordered_map<uint64_t, std::unique_ptr<ClientConnection>> clients_;
+    std::unordered_map<uint64_t, std::unique_ptr<ServerConnection>> servers_;
+    std::unordered_map<int32_t, ClientConnection*> cancel_keys_;
+    std::map<std::string, uint64_t> conninfo_generations_;
+    std::set<std::string> paused_databases_;
+    uint64_t next_id_ = 1;
+    int32_t next_cancel_pid_ = 1;
+    std::mt19937_64 random_;
+    uv_timer_t sweep_timer_;
+    bool draining_ = false;
+    uint64_t login_failures_ = 0;
+    uint64_t cancels_unmatched_ = 0;
+};
+
+}  // namespace portico::pool
