@@ -376,6 +376,13 @@ std::string PgCluster::psql(std::string_view sql, std::string_view db, std::stri
     return trim_newlines(r.out);
 }
 
+int PgCluster::client_backends(std::string_view dbname, std::string_view user) const {
+    std::string sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+    if (!dbname.empty()) sql += " AND datname = " + pg_quote_literal(dbname);
+    if (!user.empty()) sql += " AND usename = " + pg_quote_literal(user);
+    return std::stoi(psql(sql + ";"));
+}
+
 void PgCluster::create_user(const PgUser& user) {
     std::string sql = fmt::format("SET password_encryption = '{}';\nCREATE ROLE {} LOGIN{}", user.md5 ? "md5" : "scram-sha-256",
                                   pg_quote_ident(user.name), user.superuser ? " SUPERUSER" : "");

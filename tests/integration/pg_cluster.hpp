@@ -134,6 +134,10 @@ public:
     // when psql fails.
     std::string psql(std::string_view sql, std::string_view db = "postgres", std::string_view user = {}) const;
 
+    // Client backends connected now (pg_stat_activity, the asking psql excluded), optionally of
+    // one database and/or user: how many server connections a pool holds open.
+    int client_backends(std::string_view dbname = {}, std::string_view user = {}) const;
+
     void create_user(const PgUser& user);
     void create_user(std::string_view name, std::string_view password) { create_user(PgUser{std::string(name), std::string(password)}); }
     void create_database(std::string_view name, std::string_view owner = {});  // owner "" = the superuser

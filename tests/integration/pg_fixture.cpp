@@ -78,6 +78,17 @@ BOOST_AUTO_TEST_CASE(socket_and_tcp) {
     auto env = pg.client_env("appdb", "alice");
     auto r = run_command({pg_program("psql"), "-X", "-A", "-t", "-c", "SELECT current_database()"}, env);
     BOOST_TEST(r.out == "appdb\n", r.describe());
+
+    // Two idle libpq connections show as client backends (the counting psql does not).
+    BOOST_TEST(pg.client_backends() == 0);
+    PGconn* one = PQconnectdb(pg.conninfo("appdb", "alice").c_str());
+    PGconn* two = PQconnectdb(pg.tcp_conninfo("postgres").c_str());
+    BOOST_TEST(pg.client_backends() == 2);
+    BOOST_TEST(pg.client_backends("appdb") == 1);
+    BOOST_TEST(pg.client_backends({}, "alice") == 1);
+    PQfinish(one);
+    PQfinish(two);
+    BOOST_TEST(eventually([&] { return pg.client_backends() == 0; }, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(scram_and_md5_logins) {
