@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <ctime>
 #include <memory>
@@ -449,6 +450,14 @@ void Process::on_watchdog(uv_timer_t* timer) {
 
 int run_server(const std::string& config_path, ConfigPtr initial) {
     std::signal(SIGPIPE, SIG_IGN);
+    // Every proxied request and pooled client is a descriptor (two for a pooled transaction): take
+    // the hard limit, as nginx's worker_rlimit_nofile does, rather than the soft 1024 a shell hands
+    // down. Under systemd LimitNOFILE= sets both.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     Process process(config_path, std::move(initial));
     return process.run();
 }

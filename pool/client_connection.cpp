@@ -290,15 +290,11 @@ void ClientConnection::authenticated() {
     counted_in_pool = true;
     pool_->counters.logins++;
     pooler_.register_cancel(*this, cancel_pid_, cancel_key_);
-    // A login needs a server only to learn what servers report, or to apply parameter values whose
-    // canonical form is not known yet; in session mode the client keeps that server.
+    // A login needs a server only to learn what servers report, or to try parameter values no server
+    // has taken yet (a bad one fails the login, as in Postgres); in session mode the client keeps
+    // that server.
     bool known = pool_->have_welcome;
-    for (const Param& w : wanted_) {
-        if (!known) break;
-        bool reported = false;
-        for (const Param& p : pool_->welcome) reported = reported || p.name == w.name;
-        if (reported && pool_->canonical.count({w.name, w.value}) == 0) known = false;
-    }
+    for (const Param& w : wanted_) known = known && pool_->canonical.count({w.name, w.value}) != 0;
     if (known && pooler_.transaction_mode()) return finish_login();
     state_ = State::login_wait;
     flush_to_client();

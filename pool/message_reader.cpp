@@ -64,8 +64,9 @@ size_t MessageReader::check_header(const char* header) {
         return 0;
     }
     if (size_t(len) > limits_.max_startup) {
-        fail(ProtocolErrc::message_too_large,
-             fmt::format("startup packet of {} bytes exceeds the limit of {} bytes", len, limits_.max_startup));
+        // Postgres's words and code (ProcessStartupPacket): often not a Postgres client at all.
+        fail(ProtocolErrc::invalid_length, fmt::format("invalid length of startup packet ({} bytes; at most {})", len,
+                                                       limits_.max_startup));
         return 0;
     }
     return size_t(len);

@@ -294,8 +294,10 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
                 ServerParams& params = server.params();
                 if (client != nullptr) {
                     params.applied = applied_after_sync(client->wanted(), params);
+                    // Known good from now on: reported ones with the spelling the server reports back.
                     for (const Param& w : client->wanted()) {
-                        if (const std::string* now = params.current_value(w.name)) pool.canonical[{w.name, w.value}] = *now;
+                        const std::string* now = params.current_value(w.name);
+                        pool.canonical[{w.name, w.value}] = now != nullptr ? *now : w.value;
                     }
                 }
             }

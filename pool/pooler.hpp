@@ -54,8 +54,8 @@ public:
     // The parameters a new server reports: what a client gets at login (its own values override).
     Params welcome;
     bool have_welcome = false;
-    // A reported parameter's canonical value for a value a client asked for ("utf-8" → "UTF8"),
-    // learned from servers, so a login that asks for a known value needs no server.
+    // Parameter values clients asked for that a server took, with the canonical spelling of reported
+    // ones ("utf-8" → "UTF8"): a login asking only for known values needs no server.
     std::map<std::pair<std::string, std::string>, std::string> canonical;
     uint64_t last_connect_failure_ns = 0;
     std::string last_connect_error;

@@ -854,7 +854,8 @@ std::string PorticoSettings::to_yaml(const std::string& access_log, uint16_t adm
     y += "cache:\n";
     y += cache.empty() ? std::string("  enabled: false\n") : cache;
     y += "compression:\n  enabled: false\n";
-    y += "pool:\n  enabled: false\n";
+    y += "pool:\n";
+    y += pool.empty() ? std::string("  enabled: false\n") : pool;
     if (admin) {
         y += fmt::format("admin:\n  listen: 127.0.0.1:{}\n", admin_port);
         if (!admin_token_file.empty()) y += fmt::format("  token_file: {}\n", admin_token_file);

@@ -320,6 +320,7 @@ struct PorticoSettings {
     // path: /tmp/…\n"); "" = "  enabled: false\n".
     std::string cache;
     std::string routes;  // the body of a `routes:` section, raw YAML indented by two; "" = none
+    std::string pool;    // the body of the `pool:` section, indented by two; "" = "  enabled: false\n"
     std::string extra;  // raw YAML appended at the end
 
     std::string to_yaml(const std::string& access_log, uint16_t admin_port) const;
