@@ -253,7 +253,9 @@ BOOST_AUTO_TEST_CASE(oversize_startup_packet) {
     r.feed(in);
     Message m;
     BOOST_REQUIRE(r.next(m) == Status::error);
-    BOOST_TEST((r.error().code == ProtocolErrc::message_too_large));
+    // Postgres's answer to an oversize startup packet (often not a Postgres client at all): 08P01.
+    BOOST_TEST((r.error().code == ProtocolErrc::invalid_length));
+    BOOST_TEST(sqlstate_of(r.error()) == "08P01");
     // 10000 itself is allowed (Postgres's MAX_STARTUP_PACKET_LENGTH).
     MessageReader r2(Phase::startup);
     std::string in2 = be32(10000) + be32(kProtocol30);
@@ -283,4 +285,70 @@ BOOST_AUTO_TEST_CASE(peek_header) {
     BOOST_TEST(h->type == 'D');
     BOOST_TEST(h->length == 123456u);
     BOOST_TEST(h->total() == 123457u);
+}
+
+// ---- messages above stream_above come as parts ------------------------------------------------
+
+namespace {
+// Feeds `in` in pieces of `step` bytes and collects what the reader returns: whole messages as
+// "type:body", parts as their raw bytes appended to one string per message.
+struct Collected {
+    std::vector<std::string> whole;
+    std::vector<std::string> streamed;  // raw bytes of each streamed message, joined
+    int parts = 0;
+    bool first_flags_ok = true;
+};
+Collected collect(const std::string& in, size_t step, size_t stream_above) {
+    MessageReader r(Phase::typed, ReaderLimits{.max_message = 1 << 20, .max_startup = kMaxStartupPacket,
+                                               .stream_above = stream_above});
+    Collected c;
+    bool inside = false;
+    for (size_t at = 0; at < in.size(); at += step) {
+        std::string piece = in.substr(at, step);
+        r.feed(piece);
+        Message m;
+        while (r.next(m) == Status::message) {
+            if (!m.part) {
+                c.whole.push_back(std::string(1, m.type) + ":" + std::string(m.body));
+                continue;
+            }
+            ++c.parts;
+            if (m.first == inside) c.first_flags_ok = false;  // first exactly when not inside
+            if (m.first) c.streamed.emplace_back();
+            c.streamed.back() += std::string(m.raw);
+            inside = !m.last;
+        }
+    }
+    return c;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(large_messages_stream_in_parts_split_anywhere) {
+    std::string big(5000, 'x');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = char('a' + i % 26);
+    std::string in = typed('Z', "I") + typed('d', big) + typed('C', std::string("SELECT 1\0", 9)) + typed('d', big) +
+                     typed('Z', "I");
+    for (size_t step : {size_t(1), size_t(3), size_t(7), size_t(100), size_t(4096), in.size()}) {
+        BOOST_TEST_CONTEXT("step " << step) {
+            Collected c = collect(in, step, 1000);
+            BOOST_TEST(c.first_flags_ok);
+            BOOST_REQUIRE(c.streamed.size() == 2u);
+            BOOST_TEST(c.streamed[0] == typed('d', big));  // the raw bytes, header included, in order
+            BOOST_TEST(c.streamed[1] == typed('d', big));
+            std::vector<std::string> expected = {"Z:I", std::string("C:SELECT 1\0", 11), "Z:I"};
+            BOOST_TEST(c.whole == expected, boost::test_tools::per_element());
+            if (step == in.size()) BOOST_TEST(c.parts == 2);  // one part each when it arrived whole
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_threshold_is_on_the_length_word) {
+    std::string body(996, 'y');  // length word 1000: whole
+    Collected c = collect(typed('d', body), 10, 1000);
+    BOOST_TEST(c.streamed.empty());
+    BOOST_REQUIRE(c.whole.size() == 1u);
+    BOOST_TEST(c.whole[0] == "d:" + body);
+    Collected over = collect(typed('d', body + "y"), 10, 1000);  // 1001: parts
+    BOOST_TEST(over.whole.empty());
+    BOOST_TEST(over.streamed.size() == 1u);
 }
