@@ -145,23 +145,23 @@ std::string pg_connect_error(const std::string& conninfo) {
     return error;
 }
 
-std::string pg_quote_ident(std::string_view name) {
-    std::string out = "\"";
-    for (char c : name) {
-        if (c == '"') out += '"';
+namespace {
+
+// SQL quoting: `quote` around the text, doubled inside it.
+std::string sql_quoted(std::string_view text, char quote) {
+    std::string out(1, quote);
+    for (char c : text) {
+        if (c == quote) out += quote;
         out += c;
     }
-    return out + "\"";
+    return out + quote;
 }
 
-std::string pg_quote_literal(std::string_view text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
-}
+}  // namespace
+
+std::string pg_quote_ident(std::string_view name) { return sql_quoted(name, '"'); }
+
+std::string pg_quote_literal(std::string_view text) { return sql_quoted(text, '\''); }
 
 // ---------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 
@@ -54,6 +55,28 @@ def table_name(args, driver):
 def table_ddl(table):
     return (f"CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, run text NOT NULL, "
             f"worker int NOT NULL, note text NOT NULL)")
+
+
+def run_threads(work, count):
+    """work(i) for i in range(count), each in its own thread; the results in order, or the first
+    exception raised."""
+    results = [None] * count
+    errors = []
+
+    def one(i):
+        try:
+            results[i] = work(i)
+        except Exception as e:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def report(driver, driver_version, args, work):

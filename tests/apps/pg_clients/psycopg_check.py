@@ -10,8 +10,6 @@ and with --copy COPY in and out. Prints one JSON line (see common.py).
       --password secret --prepare-threshold none --connections 4
 """
 
-import threading
-
 import psycopg
 
 import common
@@ -104,22 +102,7 @@ def main(args):
             setup.execute(common.table_ddl(table))
         except psycopg.errors.UniqueViolation:
             pass  # another run created it at the same moment
-    results = [None] * args.concurrency
-    errors = []
-
-    def one(w):
-        try:
-            results[w] = workload(args, run, table, w)
-        except Exception as e:  # noqa: BLE001 - reported by the main thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=one, args=(w,)) for w in range(args.concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    results = common.run_threads(lambda w: workload(args, run, table, w), args.concurrency)
     version = results[0]["server_version"]
     return {
         "connections": args.concurrency,

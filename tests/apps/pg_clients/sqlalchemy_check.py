@@ -11,8 +11,6 @@ none, so there the default is psycopg2 (python3-psycopg2), the driver most SQLAl
       --password secret --threads 8 --pool-size 5
 """
 
-import threading
-
 import sqlalchemy as sa
 
 import common
@@ -76,22 +74,7 @@ def main(args):
         except sa.exc.IntegrityError:
             pass  # another run created it at the same moment
         run = common.run_id()
-        results = [None] * args.concurrency
-        errors = []
-
-        def one(w):
-            try:
-                results[w] = workload(engine, table, args, run, w)
-            except Exception as e:  # noqa: BLE001 - reported by the main thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=one, args=(w,)) for w in range(args.concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        results = common.run_threads(lambda w: workload(engine, table, args, run, w), args.concurrency)
         with engine.connect() as conn:
             server_version = conn.execute(sa.text("SHOW server_version")).scalar()
         return {
