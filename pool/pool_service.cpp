@@ -20,6 +20,10 @@ namespace portico::pool {
 
 namespace {
 constexpr uint64_t kDrainCheckMs = 50;
+// Apps open their pools all at once at start-up (2,000 connections from a fleet of workers is
+// ordinary): a short accept queue makes a Unix-socket connect fail with EAGAIN, which some drivers
+// mishandle. The kernel caps this at net.core.somaxconn.
+constexpr int kListenBacklog = 4096;
 
 // True when something accepts connections on `path` (another portico or a Postgres): its socket
 // must not be taken over. A stale file left by a crash refuses, and is removed.
@@ -67,7 +71,7 @@ std::string PoolService::bind_unix() {
     unix_listener_.data = this;
     int rc = uv_pipe_bind(&unix_listener_, socket_path_.c_str());
     if (rc == 0 && ::chmod(socket_path_.c_str(), 0660) != 0) rc = -errno;
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&unix_listener_), 511, &PoolService::on_connection);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&unix_listener_), kListenBacklog, &PoolService::on_connection);
     unix_listening_ = true;  // initialised: must be closed
     if (rc != 0) return fmt::format("cannot listen on {}: {}", socket_path_, uv_strerror(rc));
     return {};
@@ -83,7 +87,7 @@ std::string PoolService::bind_tcp() {
     tcp_listener_.data = this;
     tcp_listening_ = true;
     rc = uv_tcp_bind(&tcp_listener_, reinterpret_cast<sockaddr*>(&addr), 0);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_listener_), 511, &PoolService::on_connection);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_listener_), kListenBacklog, &PoolService::on_connection);
     if (rc != 0) return fmt::format("cannot listen on {} (pool.listen_tcp): {}", a.text, uv_strerror(rc));
     sockaddr_storage bound{};
     int len = sizeof bound;

@@ -131,7 +131,12 @@ void ServerConnection::connected() {
 void ServerConnection::on_poll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<ServerConnection*>(handle->data);
     if (self->state_ == State::closed) return;
-    if (status < 0) return self->fail(std::string("socket error: ") + uv_strerror(status));
+    if (status < 0) {
+        // libuv reports EPOLLERR as UV_EBADF: read to learn what really happened (a reset, an EOF).
+        if (self->state_ != State::connecting) self->readable();
+        if (self->state_ != State::closed) self->fail("the connection to the server broke");
+        return;
+    }
     if (self->state_ == State::connecting) return self->continue_connect();
     if ((events & UV_WRITABLE) != 0) self->writable();
     if ((events & UV_READABLE) != 0 && self->state_ != State::closed) self->readable();
