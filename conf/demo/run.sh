@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing (Debian 12, as root), builds portico (Release, in build/),
-# starts the demo FastAPI app on a Unix socket and portico in front of it, shows a few requests
-# and the headers portico adds, then stays up until Ctrl-C and shuts both down cleanly.
+# starts a throwaway PostgreSQL, the demo FastAPI app on a Unix socket and portico in front of both
+# (HTTP proxy + cache for the app, the Postgres pool for the database), shows a few requests, the
+# headers portico adds and a query through the pool, then stays up until Ctrl-C and shuts
+# everything down cleanly.
 #
 # Usage: conf/demo/run.sh
 # Environment:
@@ -41,8 +43,12 @@ port_busy "$admin_port" &&
 
 # 2. Runtime dir and cleanup: portico first (it drains on SIGTERM), then the app.
 DEMO_DIR=$(mktemp -d /tmp/portico-demo.XXXXXX)
+chmod 755 "$DEMO_DIR"  # PostgreSQL runs as its own user and keeps its data and socket in here
 export DEMO_DIR
-app_pid="" portico_pid=""
+app_pid="" portico_pid="" pg_started=0
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+# initdb and postgres refuse to run as root: as root they run as the postgres user.
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 stop() {  # PID: SIGTERM, up to 10 s to exit, then SIGKILL
     local pid=$1 i
@@ -58,9 +64,10 @@ stop() {  # PID: SIGTERM, up to 10 s to exit, then SIGKILL
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n $portico_pid$app_pid ]]; then say "stopping portico and the app"; fi
+    if [[ -n $portico_pid$app_pid ]]; then say "stopping portico, the app and PostgreSQL"; fi
     stop "$portico_pid"
     stop "$app_pid"
+    if ((pg_started)); then as_pg "$pg_bin/pg_ctl" -D "$DEMO_DIR/pg" -m fast -w stop >/dev/null 2>&1 || true; fi
     rm -rf "$DEMO_DIR"
     exit "$status"
 }
@@ -96,7 +103,24 @@ else
         fail_with_log "building portico failed" "$DEMO_DIR/build.log"
 fi
 
-# 4. The app, on a Unix socket in the runtime dir.
+# 4. A throwaway PostgreSQL: data and socket in the runtime dir, no TCP port, gone at exit.
+say "starting a throwaway PostgreSQL in $DEMO_DIR/pg"
+[[ -x $pg_bin/initdb ]] || die "PostgreSQL's initdb not found under /usr/lib/postgresql"
+mkdir -m 700 "$DEMO_DIR/pg"
+if [[ $(id -u) == 0 ]]; then chown postgres: "$DEMO_DIR/pg"; fi
+as_pg "$pg_bin/initdb" -D "$DEMO_DIR/pg" -E UTF8 --locale=C.UTF-8 -A trust -U postgres >"$DEMO_DIR/initdb.log" 2>&1 ||
+    fail_with_log "initdb failed" "$DEMO_DIR/initdb.log"
+as_pg "$pg_bin/pg_ctl" -D "$DEMO_DIR/pg" -w -l "$DEMO_DIR/pg/postgres.log" \
+    -o "-k $DEMO_DIR/pg -c listen_addresses='' -p 5432 -c fsync=off" start >/dev/null 2>&1 ||
+    fail_with_log "PostgreSQL did not start" "$DEMO_DIR/pg/postgres.log"
+pg_started=1
+"$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d postgres -c "CREATE DATABASE demo" >/dev/null ||
+    die "cannot create the demo database"
+"$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d demo \
+    -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'widget'), (2, 'gadget')" >/dev/null ||
+    die "cannot create the demo table"
+
+# 5. The app, on a Unix socket in the runtime dir.
 say "starting the demo app (uvicorn) on unix:$DEMO_DIR/app.sock"
 "$PY" -m uvicorn app:app --app-dir "$here" --uds "$DEMO_DIR/app.sock" \
     --log-level warning --no-access-log >"$DEMO_DIR/app.log" 2>&1 &
@@ -116,7 +140,7 @@ wait_200() {
 wait_200 "$app_pid" --unix-socket "$DEMO_DIR/app.sock" http://app/api/hello ||
     fail_with_log "the demo app did not start" "$DEMO_DIR/app.log"
 
-# 5. Portico in front.
+# 6. Portico in front.
 export PORTICO_LISTEN=127.0.0.1:$port PORTICO_ADMIN_LISTEN=127.0.0.1:$admin_port
 "$portico" -t --config "$here/portico.yaml" >"$DEMO_DIR/check.log" 2>&1 ||
     fail_with_log "portico rejects $here/portico.yaml" "$DEMO_DIR/check.log"
@@ -127,7 +151,7 @@ base=http://127.0.0.1:$port
 wait_200 "$portico_pid" "$base/api/hello" ||
     fail_with_log "portico did not answer on $base" "$DEMO_DIR/portico.log"
 
-# 6. Sample requests.
+# 7. Sample requests.
 show() {  # prints the command as one would type it, then runs it
     local arg shown=""
     for arg in "$@"; do
@@ -158,6 +182,12 @@ for name in X-Request-ID Server-Timing X-Cache Cache-Status; do
     fi
 done
 
+echo
+say "the Postgres pool: psql through portico's socket (transaction pooling)"
+show "$pg_bin/psql" -X -h "$DEMO_DIR/pool" -p 6432 -U postgres -d demo \
+    -c "SELECT id, name, pg_backend_pid() AS server FROM items ORDER BY id"
+show curl -sS "http://127.0.0.1:$admin_port/pool"
+
 cat <<EOF
 
 Try it yourself:
@@ -170,6 +200,9 @@ Try it yourself:
   curl -s http://127.0.0.1:$admin_port/cache          # hits, misses, entries
   curl -s -X POST -d '{"prefix":"/api/items"}' http://127.0.0.1:$admin_port/cache/purge
   curl -s http://127.0.0.1:$admin_port/stats
+  psql -h $DEMO_DIR/pool -p 6432 -U postgres demo     # the pool: DATABASE_URL=postgresql://postgres@/demo?host=$DEMO_DIR/pool&port=6432
+  pgbench -h $DEMO_DIR/pool -p 6432 -U postgres -i demo && pgbench -h $DEMO_DIR/pool -p 6432 -U postgres -c 20 -T 5 -S demo
+  curl -s http://127.0.0.1:$admin_port/pool           # clients, servers, waits, transactions
 EOF
 
 if [[ $oneshot == 1 ]]; then
