@@ -7,6 +7,7 @@ Run them with Debian's /usr/bin/python3: only it imports python3-asyncpg, -psyco
 """
 
 import argparse
+import resource
 import json
 import os
 import sys
@@ -24,8 +25,16 @@ def check(condition, what):
         raise CheckFailed(what)
 
 
+def raise_fd_limit():
+    """--connections 2000 needs more descriptors than a shell's soft 1024: take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def parser(description, concurrency_flag="--connections"):
     """The options every script takes; defaults from the usual PG* environment variables."""
+    raise_fd_limit()
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default=os.environ.get("PGHOST", "localhost"),
                    help="host name or address, or a Unix socket directory (e.g. /run/portico) [$PGHOST]")
