@@ -14,6 +14,7 @@
 #include "pool/pooler.hpp"
 #include "pool/server_connection.hpp"
 #include "pool/startup.hpp"
+#include "pool/statement_guard.hpp"
 #include "pool/userlist.hpp"
 
 namespace portico::pool {
@@ -333,7 +334,38 @@ bool ClientConnection::handle_typed(const Message& m) {
     // A Flush with nothing outstanding asks for nothing: do not take a server for it.
     if (m.type == frontend::kFlush && idle_between_transactions() && pending_.empty() && server_ == nullptr) return true;
     count(m.type);
+    if (pooler_.transaction_mode() && (m.type == frontend::kQuery || m.type == frontend::kParse)) {
+        std::string replaced;
+        if (refuse_listen(m, replaced)) {
+            forward(replaced);
+            return true;
+        }
+    }
     forward(m.raw);
+    return true;
+}
+
+bool ClientConnection::refuse_listen(const Message& m, std::string& replaced) {
+    std::string_view sql;
+    std::string_view statement;
+    if (m.type == frontend::kQuery) {
+        auto q = parse_query(m.body);
+        if (!q) return false;  // malformed: the server answers it
+        sql = q->sql;
+    } else {
+        auto p = parse_parse(m.body);
+        if (!p) return false;
+        sql = p->query;
+        statement = p->statement;
+    }
+    if (!starts_a_listen(sql)) return false;
+    std::string refusal = refusal_statement(
+        "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
+        "gets this server next",
+        "Connect listeners to a pool in session mode (pool.mode: session).");
+    if (m.type == frontend::kQuery) append_query(replaced, refusal);
+    else append_parse(replaced, statement, refusal);
+    if (pool_ != nullptr) pool_->counters.listens_refused++;
     return true;
 }
 

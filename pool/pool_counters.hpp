@@ -33,6 +33,7 @@ struct PoolCounters {
     uint64_t server_dirty_closes = 0;  // closed because a client left it mid-result
     uint64_t server_broken = 0;    // closed by the server or the network while in use
     uint64_t cancels = 0;          // cancel requests forwarded
+    uint64_t listens_refused = 0;  // LISTEN in transaction mode, answered 0A000
     // Clients.
     uint64_t logins = 0;
     uint64_t login_failures = 0;

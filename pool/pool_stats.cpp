@@ -83,6 +83,7 @@ nlohmann::json Pooler::stats_json() const {
         j["server_dirty_closes"] = c.server_dirty_closes;
         j["server_broken"] = c.server_broken;
         j["cancels"] = c.cancels;
+        j["listens_refused"] = c.listens_refused;
         j["logins"] = c.logins;
         if (!p->last_connect_error.empty()) j["last_connect_error"] = p->last_connect_error;
         pools.push_back(std::move(j));
@@ -158,6 +159,8 @@ void Pooler::append_metrics(std::string& out) const {
          [](const Pool& p, uint64_t) { return double(p.counters.server_broken); }},
         {"portico_pool_cancels_total", "counter", "Cancel requests forwarded to a server.",
          [](const Pool& p, uint64_t) { return double(p.counters.cancels); }},
+        {"portico_pool_listens_refused_total", "counter", "LISTEN refused in transaction mode (0A000).",
+         [](const Pool& p, uint64_t) { return double(p.counters.listens_refused); }},
     };
     uint64_t now = now_ns();
     for (const Family& f : families) {

@@ -2,7 +2,7 @@
 // many clients, a client killed mid-transaction or mid-result never hands a dirty server on,
 // session state reset between session clients, startup parameters that do not leak, pgbench in
 // each protocol mode, asyncpg, psycopg 3 (pipeline mode, COPY), SQLAlchemy, libpq's pipeline mode,
-// and LISTEN/NOTIFY in session mode.
+// LISTEN/NOTIFY in session mode, and LISTEN refused with 0A000 in transaction mode.
 #include <sys/socket.h>
 
 #include <thread>
@@ -244,6 +244,27 @@ BOOST_AUTO_TEST_CASE(listen_notify_in_session_mode) {
         },
         5s);
     BOOST_TEST(got);
+}
+
+BOOST_AUTO_TEST_CASE(listen_in_transaction_mode_is_refused_clearly) {
+    PoolStack stack;
+    PgConn c(stack.conninfo());
+    BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+    BOOST_TEST(c.sqlstate_of("LISTEN news") == "0A000");
+    BOOST_TEST(c.sqlstate_of("SELECT 1; listen news") == "0A000");
+    PGresult* r = PQexecParams(c.conn, "LISTEN news", 0, nullptr, nullptr, nullptr, nullptr, 0);  // extended protocol
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    BOOST_TEST(std::string(state ? state : "") == "0A000");
+    BOOST_TEST(contains(PQresultErrorMessage(r), "session mode"), PQresultErrorMessage(r));
+    PQclear(r);
+    // Inside a transaction block it aborts the block like any error.
+    c.value("BEGIN");
+    BOOST_TEST(c.sqlstate_of("LISTEN news") == "0A000");
+    BOOST_TEST(c.sqlstate_of("SELECT 1") == "25P02");
+    c.value("ROLLBACK");
+    BOOST_TEST(c.value("SELECT count(*) FROM pg_listening_channels()") == "0");
+    BOOST_TEST(c.value("SELECT 'LISTEN in a string is fine'") == "LISTEN in a string is fine");
+    BOOST_TEST(stack.pool_stats()["listens_refused"].get<int>() == 4);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,118 @@
+// A small SQL scanner: statement starts and their first keyword; see statement_guard.hpp.
+#include "pool/statement_guard.hpp"
+
+#include <cctype>
+
+namespace portico::pool {
+
+namespace {
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// Skips whitespace and comments from `i`; returns the new position.
+size_t skip_blank(std::string_view s, size_t i) {
+    while (i < s.size()) {
+        char c = s[i];
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            ++i;
+        } else if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
+            while (i < s.size() && s[i] != '\n') ++i;
+        } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+            int depth = 0;  // Postgres nests block comments
+            while (i < s.size()) {
+                if (s[i] == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+                    ++depth;
+                    i += 2;
+                } else if (s[i] == '*' && i + 1 < s.size() && s[i + 1] == '/') {
+                    i += 2;
+                    if (--depth == 0) break;
+                } else {
+                    ++i;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+// From a statement's start, to just after its ending ';' (or the end).
+size_t skip_statement(std::string_view s, size_t i) {
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == ';') return i + 1;
+        if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
+            i = skip_blank(s, i);
+        } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+            i = skip_blank(s, i);
+        } else if (c == '\'' || c == '"') {
+            // E'…' strings take backslash escapes; '' and "" are the quote itself in both.
+            bool backslash = c == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e');
+            for (++i; i < s.size(); ++i) {
+                if (backslash && s[i] == '\\') {
+                    ++i;
+                } else if (s[i] == c) {
+                    if (i + 1 < s.size() && s[i + 1] == c) ++i;
+                    else break;
+                }
+            }
+            ++i;
+        } else if (c == '$' && (i == 0 || !is_word_char(s[i - 1]))) {
+            size_t end = s.find('$', i + 1);
+            bool tag_ok = end != std::string_view::npos;
+            for (size_t k = i + 1; tag_ok && k < end; ++k) tag_ok = is_word_char(s[k]) && s[k] != '$';
+            if (!tag_ok) {
+                ++i;  // a parameter ($1) or a lone '$'
+                continue;
+            }
+            std::string_view tag = s.substr(i, end - i + 1);
+            if (tag.size() > 2 && std::isdigit(static_cast<unsigned char>(tag[1]))) {
+                i = end;  // "$1$" is not a tag start; $1 is a parameter
+                continue;
+            }
+            size_t close = s.find(tag, end + 1);
+            i = close == std::string_view::npos ? s.size() : close + tag.size();
+        } else {
+            ++i;
+        }
+    }
+    return i;
+}
+
+bool keyword_at(std::string_view s, size_t i, std::string_view word) {
+    if (s.size() - i < word.size()) return false;
+    for (size_t k = 0; k < word.size(); ++k) {
+        if (std::toupper(static_cast<unsigned char>(s[i + k])) != word[k]) return false;
+    }
+    return i + word.size() == s.size() || !is_word_char(s[i + word.size()]);
+}
+
+}  // namespace
+
+bool starts_a_listen(std::string_view sql) {
+    size_t i = 0;
+    while (i < sql.size()) {
+        i = skip_blank(sql, i);
+        if (i >= sql.size()) break;
+        if (keyword_at(sql, i, "LISTEN")) return true;
+        i = skip_statement(sql, i);
+    }
+    return false;
+}
+
+std::string refusal_statement(std::string_view message, std::string_view hint) {
+    auto literal = [](std::string_view text) {
+        std::string out = "'";
+        for (char c : text) {
+            if (c == '\'') out += '\'';
+            out += c;
+        }
+        return out + "'";
+    };
+    // $portico$ cannot occur in the two literals' quoting, so the body is delimited safely.
+    return "DO $portico$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = " + literal(message) +
+           ", HINT = " + literal(hint) + "; END$portico$";
+}
+
+}  // namespace portico::pool
