@@ -101,6 +101,7 @@ void ClientConnection::handle_bytes(std::string_view bytes) {
         return close();
     }
     if (pool_ != nullptr) pool_->counters.bytes_from_clients += bytes.size();
+    last_activity_ns = Pooler::now_ns();  // one clock read per read, not per message
     reader_.feed(bytes);
     Message m;
     for (;;) {
@@ -287,6 +288,7 @@ void ClientConnection::authenticated() {
     pool_ = pooler_.pool_for(database_, user_, error);
     if (pool_ == nullptr) return fail("3D000", error);
     append_auth_ok(out_);
+    params_id_ = pool_->params_id_for(wanted_);
     pool_->clients++;
     counted_in_pool = true;
     pool_->counters.logins++;
@@ -319,7 +321,6 @@ void ClientConnection::finish_login() {
 }
 
 bool ClientConnection::handle_typed(const Message& m) {
-    last_activity_ns = Pooler::now_ns();
     if (m.part) {
         if (m.first) count(m.type);
         in_part_ = !m.last;

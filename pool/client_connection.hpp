@@ -74,6 +74,7 @@ public:
     Pool* pool() const { return pool_; }
     ServerConnection* server() const { return server_; }
     const Params& wanted() const { return wanted_; }
+    uint64_t params_id() const { return params_id_; }
     bool has_queued_work() const { return !pending_.empty(); }
     bool idle_between_transactions() const { return expected_ready_ == 0 && !unsynced_ && !in_part_; }
     int32_t cancel_pid() const { return cancel_pid_; }
@@ -125,6 +126,7 @@ private:
     std::string user_;
     std::string database_;
     Params wanted_;
+    uint64_t params_id_ = 0;  // pool_->params_id_for(wanted_)
     std::string md5_salt_;
     std::unique_ptr<ScramServer> scram_;
     int32_t cancel_pid_ = 0;

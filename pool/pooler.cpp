@@ -260,6 +260,8 @@ void Pooler::give(ServerConnection& server, ClientConnection& client) {
 
 void Pooler::continue_link(ServerConnection& server) {
     ClientConnection* client = server.client();
+    // The common case: the server's last client asked for the same parameters. Nothing to compare.
+    if (server.synced_params_id != 0 && server.synced_params_id == client->params_id()) return finish_link(server);
     std::string sql = sync_query(client->wanted(), server.params());
     if (!sql.empty()) {
         server.pool().counters.server_param_syncs++;
@@ -271,6 +273,7 @@ void Pooler::continue_link(ServerConnection& server) {
 
 void Pooler::finish_link(ServerConnection& server) {
     Pool& pool = server.pool();
+    server.synced_params_id = server.client()->params_id();
     server.set_state(ServerConnection::State::linked);
     server.linked_since_ns = now_ns();
     pool.linked++;
@@ -295,6 +298,7 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
                 if (client != nullptr) {
                     params.applied = applied_after_sync(client->wanted(), params);
                     // Known good from now on: reported ones with the spelling the server reports back.
+                    if (pool.canonical.size() >= Pool::kMaxRemembered) pool.canonical.clear();  // re-learnt
                     for (const Param& w : client->wanted()) {
                         const std::string* now = params.current_value(w.name);
                         pool.canonical[{w.name, w.value}] = now != nullptr ? *now : w.value;
@@ -319,7 +323,10 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
                 return;
             }
             pool.counters.server_resets++;
-            if (!transaction_mode_) server.params().applied.clear();  // DISCARD ALL reset them
+            if (!transaction_mode_) {
+                server.params().applied.clear();  // DISCARD ALL reset them
+                server.synced_params_id = 0;
+            }
             return make_idle(server);
     }
 }

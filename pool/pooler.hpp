@@ -57,6 +57,21 @@ public:
     // Parameter values clients asked for that a server took, with the canonical spelling of reported
     // ones ("utf-8" → "UTF8"): a login asking only for known values needs no server.
     std::map<std::pair<std::string, std::string>, std::string> canonical;
+    // Each distinct set of wanted parameters gets an id, so a server that was last synced for the same
+    // set (and saw no ParameterStatus since) is handed over without comparing anything.
+    // Ids are never reused: a map cleared at its bound (clients with unique application_names) only
+    // costs servers a comparison, never a wrong match.
+    std::map<std::string, uint64_t> params_ids;
+    uint64_t next_params_id = 1;
+    uint64_t params_id_for(const Params& wanted) {
+        std::string key;
+        for (const Param& p : wanted) key.append(p.name).append(1, '\0').append(p.value).append(1, '\0');
+        if (params_ids.size() >= kMaxRemembered) params_ids.clear();
+        auto [it, added] = params_ids.emplace(std::move(key), next_params_id);
+        if (added) ++next_params_id;
+        return it->second;
+    }
+    static constexpr size_t kMaxRemembered = 10000;  // params_ids, canonical
     uint64_t last_connect_failure_ns = 0;
     std::string last_connect_error;
 

@@ -272,6 +272,7 @@ bool ServerConnection::handle_message(const Message& m) {
     }
     if (m.type == backend::kParameterStatus) {
         if (auto p = parse_parameter_status(m.body)) params_.set_current(lowercase(p->name), p->value);
+        if (state_ == State::linked) synced_params_id = 0;  // the client SET something itself
     }
     switch (state_) {
         case State::linked:

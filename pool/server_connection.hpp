@@ -81,6 +81,9 @@ public:
     uint64_t linked_since_ns = 0;
     uint64_t conninfo_generation = 0;  // retired when the database's conninfo changes
     bool retire = false;           // close instead of returning to the pool
+    // The parameter set (Pool::params_id_for) this server was last brought to; 0 = unknown (a client
+    // changed a reported parameter, or a reset ran).
+    uint64_t synced_params_id = 0;
 
 private:
     static void on_poll(uv_poll_t* handle, int status, int events);
