@@ -86,7 +86,7 @@ void ClientConnection::pause_reading() {
 }
 
 void ClientConnection::resume_reading() {
-    if (reading_ || state_ == State::closed || closing_after_write_ || waiting) return;
+    if (reading_ || state_ == State::closed || closing_after_write_) return;
     // Still too much queued toward a server: wait for it to drain.
     if (server_ != nullptr && server_->queued() > kHighWater) return;
     if (pending_.size() > kHighWater) return;
@@ -143,7 +143,9 @@ void ClientConnection::after_read() {
         return;
     }
     if (!pending_.empty() && server_ == nullptr && !waiting) pooler_.acquire(*this);
-    if (waiting || pending_.size() > kHighWater) pause_reading();
+    // A waiting client keeps being read (so a client that gives up leaves the queue at once, and no
+    // epoll_ctl pair is spent per queued transaction) until it has queued more than the high mark.
+    if (pending_.size() > kHighWater) pause_reading();
 }
 
 bool ClientConnection::handle_startup(const Message& m) {
@@ -392,6 +394,12 @@ void ClientConnection::count(char type) {
     }
 }
 
+void ClientConnection::clear_pending() {
+    // Kept for the next queued transaction unless a big one grew it.
+    if (pending_.capacity() > kLowWater) std::string().swap(pending_);
+    else pending_.clear();
+}
+
 void ClientConnection::forward(std::string_view raw) {
     if (server_ != nullptr && server_->state() == ServerConnection::State::linked) server_->append(raw);
     else pending_.append(raw);
@@ -416,7 +424,7 @@ void ClientConnection::linked(ServerConnection& server) {
     if (state_ == State::login_wait) finish_login();
     if (!pending_.empty()) {
         server.append(pending_);
-        std::string().swap(pending_);
+        clear_pending();
         server.flush();
     } else if (pooler_.transaction_mode() && idle_between_transactions()) {
         // Linked only to learn parameters at login: the server goes straight back.
@@ -431,7 +439,7 @@ void ClientConnection::server_unavailable(std::string_view sqlstate, std::string
     if (state_ == State::ready && expected_ready_ > 0 && !unsynced_ && !in_part_) {
         append_error_response(out_, {"ERROR", sqlstate, message, detail, {}});
         for (; expected_ready_ > 0; --expected_ready_) append_ready_for_query(out_, TransactionStatus::idle);
-        std::string().swap(pending_);
+        clear_pending();
         cycle_started_ns = 0;
         flush_to_client();
         resume_reading();

@@ -102,6 +102,7 @@ private:
     void start_login();
     void authenticated();
     void forward(std::string_view raw);
+    void clear_pending();
     // Transaction mode: a Query or Parse that would LISTEN is replaced by one that fails with 0A000.
     bool refuse_listen(const Message& m, std::string& replaced);
     void count(char type);
