@@ -1,7 +1,7 @@
 // pool_faults: the pool when things go wrong or run long — a cancel reaching the right backend,
 // query_wait_timeout and idle_transaction_timeout, PostgreSQL restarted under pgbench and paused
 // past server_connect_timeout, pause/resume and a pool-size reload from the admin port, and 2,000
-// client connections over a pool of 20.
+// client connections over a pool of 20, and a slow reader of a large result.
 #include <future>
 #include <thread>
 
@@ -166,6 +166,26 @@ BOOST_AUTO_TEST_CASE(two_thousand_clients_over_a_pool_of_twenty) {
     json p = stack.pool_stats();
     BOOST_TEST(p["server_connects"].get<int>() <= 20);
     BOOST_TEST(stack.pg.psql("SELECT count(*) < 25 FROM pg_stat_activity WHERE datname = 'app'") == "t");
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_reader_of_a_large_result_holds_portico_memory_bounded) {
+    PoolStack stack;
+    PgConn c(stack.conninfo());
+    BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+    // About 300 MB of rows, read one row at a time only after a pause: portico must stop reading the
+    // server while the client does not read, not buffer the result.
+    BOOST_REQUIRE(PQsendQuery(c.conn, "SELECT g, repeat('x', 1000) FROM generate_series(1, 300000) g") == 1);
+    BOOST_REQUIRE(PQsetSingleRowMode(c.conn) == 1);
+    std::this_thread::sleep_for(2s);
+    uint64_t rss_kib = proc_status_kib(stack.portico->pid(), "VmRSS");
+    BOOST_TEST(rss_kib < 64u * 1024, "portico RSS while the client stalls: " << rss_kib << " KiB");
+    long rows = 0;
+    while (PGresult* r = PQgetResult(c.conn)) {
+        if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) ++rows;
+        PQclear(r);
+    }
+    BOOST_TEST(rows == 300000);
+    BOOST_TEST(c.value("SELECT 'next'") == "next");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
