@@ -558,14 +558,25 @@ void Pooler::sweep() {
             }
         }
     }
-    std::vector<ServerConnection*> late;
+    // A connect, or the pooler's own query (pre-ping, reset, parameter sync), that the server does
+    // not answer within server_connect_timeout: the server is gone or hung. A client waiting on it
+    // goes back to the queue (server_closing).
+    std::vector<ServerConnection*> late, hung;
     for (auto& [id, s] : servers_) {
-        if (s->state() == ServerConnection::State::connecting && connect_limit > 0 && elapsed(now, s->created_ns) > connect_limit) {
+        if (connect_limit == 0) break;
+        if (s->state() == ServerConnection::State::connecting && elapsed(now, s->created_ns) > connect_limit) {
             late.push_back(s.get());
+        } else if (s->state() == ServerConnection::State::internal && elapsed(now, s->internal_since_ns) > connect_limit) {
+            hung.push_back(s.get());
         }
     }
     for (ServerConnection* s : late) {
         s->close(fmt::format("timeout after {} ms (pool.server_connect_timeout)", cfg.server_connect_timeout.count()));
+    }
+    for (ServerConnection* s : hung) {
+        if (s->after() == ServerConnection::After::check) s->pool().counters.server_preping_failures++;
+        s->close(fmt::format("no answer to the pooler's own query within {} ms (pool.server_connect_timeout)",
+                             cfg.server_connect_timeout.count()));
     }
     std::vector<ClientConnection*> expired, idle_in_tx;
     for (auto& [id, c] : clients_) {

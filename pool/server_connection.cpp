@@ -315,6 +315,7 @@ bool ServerConnection::handle_message(const Message& m) {
 
 void ServerConnection::run_internal(const std::vector<std::string>& queries, After after) {
     state_ = State::internal;
+    internal_since_ns = Pooler::now_ns();
     after_ = after;
     internal_pending_ = static_cast<int>(queries.size());
     internal_error_.clear();

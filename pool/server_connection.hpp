@@ -75,10 +75,12 @@ public:
     const CancelHandle& cancel_handle() const { return cancel_; }
     bool at_message_boundary() const { return reader_.pending() == 0 && !in_part_; }
     const std::string& internal_error() const { return internal_error_; }
+    After after() const { return after_; }
 
     uint64_t created_ns = 0;
     uint64_t last_used_ns = 0;     // when it last went idle
     uint64_t linked_since_ns = 0;
+    uint64_t internal_since_ns = 0;  // when the pooler's own queries were sent
     uint64_t conninfo_generation = 0;  // retired when the database's conninfo changes
     bool retire = false;           // close instead of returning to the pool
     // The parameter set (Pool::params_id_for) this server was last brought to; 0 = unknown (a client

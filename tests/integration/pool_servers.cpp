@@ -1,9 +1,12 @@
 // pool_servers: the server side of the pool — TLS to PostgreSQL (libpq's session carried raw),
 // libpq multi-host failover to a promoted standby, a reloaded conninfo retiring old servers,
-// server_lifetime recycling, and idle servers terminated under the pool.
+// server_lifetime recycling, idle servers terminated under the pool, and a hung one caught by the
+// pre-ping.
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <thread>
 
@@ -135,6 +138,27 @@ BOOST_AUTO_TEST_CASE(server_lifetime_recycles_and_terminated_servers_are_dropped
     BOOST_TEST(stack.pg.psql("SELECT pg_terminate_backend(" + pid + ")") == "t");
     BOOST_TEST(eventually([&] { return stack.pool_stats()["sv_idle"].get<int>() == 0; }, 5s));
     BOOST_TEST(c.value("SELECT 'a fresh server'") == "a fresh server");
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_idle_server_fails_its_preping_and_the_client_gets_another) {
+    PoolSetup setup;
+    setup.pool_size = "2";
+    setup.server_check_delay = "100ms";
+    setup.server_connect_timeout = "1s";
+    PoolStack stack(setup);
+    PgConn c(stack.conninfo());
+    BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+    std::string pid = c.value("SELECT pg_backend_pid()");
+    ::kill(std::stoi(pid), SIGSTOP);  // the backend hangs; its socket stays open
+    std::this_thread::sleep_for(300ms);
+    auto start = std::chrono::steady_clock::now();
+    BOOST_TEST(c.value("SELECT pg_backend_pid()") != pid);
+    bool quick = std::chrono::steady_clock::now() - start < 5s;
+    BOOST_TEST(quick);
+    json p = stack.pool_stats();
+    BOOST_TEST(p["server_preping_failures"].get<int>() == 1);
+    BOOST_TEST(p["server_prepings"].get<int>() >= 1);
+    ::kill(std::stoi(pid), SIGCONT);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
