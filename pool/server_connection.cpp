@@ -235,6 +235,10 @@ void ServerConnection::readable() {
         long n = raw_read(buffer, sizeof buffer);
         if (n > 0) {
             handle_bytes(std::string_view(buffer, static_cast<size_t>(n)));
+            // A short plain read emptied the socket: another recv would only say EAGAIN (one wasted
+            // system call per answer). Level-triggered polling calls again when more arrives. TLS
+            // keeps reading: decrypted bytes may wait inside the session with the socket empty.
+            if (ssl_ == nullptr && static_cast<size_t>(n) < sizeof buffer) return;
             continue;
         }
         if (n == -1) {
