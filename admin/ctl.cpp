@@ -514,6 +514,12 @@ std::string render_stats(const json& s) {
                        number(u, "read_timeouts"), number(u, "queue_timeouts"));
     json rl = s.value("ratelimit", json::object());
     out += fmt::format("rate limit  rejected {}   over a dry-run limit {}\n", number(rl, "rejected"), number(rl, "dry_run"));
+    if (s.contains("compression")) {
+        json c = s["compression"];
+        json coded = c.value("compressed", json::object());
+        out += fmt::format("compression gzip {}   deflate {}   saved {}\n", number(coded, "gzip"), number(coded, "deflate"),
+                           format_bytes(c.value("bytes_saved", 0.0)));
+    }
     json p = s.value("process", json::object());
     out += fmt::format("process     rss {}   open fds {}   cpu {}s\n",
                        format_bytes(p.value("resident_memory_bytes", 0.0)), number(p, "open_fds"),

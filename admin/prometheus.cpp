@@ -116,6 +116,23 @@ void render_ratelimit(Writer& w, const metrics::Snapshot& s) {
     }
 }
 
+void render_compression(Writer& w, const metrics::Snapshot& s) {
+    const auto& c = s.compression;
+    w.family("portico_compression_responses_total", "counter", "Responses compressed by Portico, by coding.");
+    w.sample("portico_compression_responses_total", {{"coding", "gzip"}}, c.gzip);
+    w.sample("portico_compression_responses_total", {{"coding", "deflate"}}, c.deflate);
+    w.family("portico_compression_skipped_total", "counter", "Responses sent uncompressed, by reason.");
+    for (size_t i = 0; i < metrics::kCompressionSkipReasons.size(); ++i) {
+        w.sample("portico_compression_skipped_total", {{"reason", metrics::kCompressionSkipReasons[i]}}, c.skipped[i]);
+    }
+    w.family("portico_compression_bytes_total", "counter",
+             "Body bytes of the compressed responses, before (in) and after (out) compression.");
+    w.sample("portico_compression_bytes_total", {{"direction", "in"}}, c.bytes_in);
+    w.sample("portico_compression_bytes_total", {{"direction", "out"}}, c.bytes_out);
+    w.single("portico_compression_saved_bytes_total", "counter", "Bytes compression kept off the wire (in - out).",
+             c.bytes_saved());
+}
+
 void render_upstream(Writer& w, const metrics::Snapshot& s) {
     const auto& u = s.upstream;
     w.single("portico_upstream_connects_total", "counter", "New connections opened to the upstream.", u.connects);
@@ -185,6 +202,7 @@ std::string render_prometheus(const metrics::Snapshot& snapshot, std::string_vie
     w.sample("portico_build_info", {{"version", version}}, 1);
     render_requests(w, snapshot);
     render_ratelimit(w, snapshot);
+    render_compression(w, snapshot);
     render_upstream(w, snapshot);
     if (snapshot.cache_active) render_cache(w, snapshot);
     render_process(w, snapshot);

@@ -55,6 +55,20 @@ json build_cache_stats(const metrics::Snapshot& s, const std::optional<json>& pa
     return j;
 }
 
+json build_compression_stats(const metrics::CompressionTotals& c) {
+    json skipped = json::object();
+    for (size_t i = 0; i < metrics::kCompressionSkipReasons.size(); ++i)
+        skipped[std::string(metrics::kCompressionSkipReasons[i])] = c.skipped[i];
+    json j = {{"compressed", {{"gzip", c.gzip}, {"deflate", c.deflate}}},
+              {"skipped", std::move(skipped)},
+              {"bytes_in", c.bytes_in},
+              {"bytes_out", c.bytes_out},
+              {"bytes_saved", c.bytes_saved()}};
+    j["ratio"] = c.bytes_in > 0 ? json(std::round(static_cast<double>(c.bytes_out) / static_cast<double>(c.bytes_in) * 1e4) / 1e4)
+                                : json(nullptr);
+    return j;
+}
+
 json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_part,
                  const std::optional<json>& pool_part) {
     json j;
@@ -91,6 +105,7 @@ json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_pa
                      {"bad_responses", u.bad_responses},
                      {"write_failed", u.write_failed}};
     j["ratelimit"] = {{"rejected", s.ratelimit_rejected()}, {"dry_run", s.ratelimit_dry_run()}};
+    j["compression"] = build_compression_stats(s.compression);
     j["config_reloads"] = {{"ok", s.config_reloads_ok}, {"error", s.config_reloads_error}};
     j["process"] = {{"resident_memory_bytes", s.process.resident_memory_bytes},
                     {"open_fds", s.process.open_fds},

@@ -98,9 +98,17 @@ bool revalidation_selects(HeaderList stored, HeaderList not_modified) {
 std::vector<HeaderField> merge_304(HeaderList stored, HeaderList not_modified) {
     CacheControl fresh_cc = effective_response_cache_control(not_modified).directives;
     CacheControl old_cc = effective_response_cache_control(stored).directives;
+    auto keeps_weak_etag = [&] {
+        auto old_text = find_first(stored, "ETag");
+        auto fresh_text = find_first(not_modified, "ETag");
+        auto old = old_text ? parse_entity_tag(*old_text) : std::nullopt;
+        auto fresh = fresh_text ? parse_entity_tag(*fresh_text) : std::nullopt;
+        return old && fresh && old->weak && !fresh->weak && old->opaque == fresh->opaque;
+    }();
     auto updates = [&](std::string_view name) {
         if (any_of_names(name, {"Content-Length", "Content-Encoding", "Content-Range", "Vary", "Set-Cookie"}))
             return false;
+        if (keeps_weak_etag && iequals(name, "ETag")) return false;
         if (hop_by_hop(not_modified, name)) return false;
         auto private_names = [&](const CacheControl& cc) {
             return cc.private_ && !cc.private_fields.empty() && lists_field(cc.private_fields, name);

@@ -49,7 +49,10 @@ bool revalidation_selects(HeaderList stored, HeaderList not_modified);
 // (RFC 9110 §7.6.1, incl. those the 304's Connection names), Set-Cookie (it belongs to the one
 // client whose request caused the 304, never to the shared entry) and fields a qualified private
 // names. Age is never carried over from the old head: it comes from the 304 or not at all, since the
-// entry's age restarts from this exchange. The result views point into both inputs.
+// entry's age restarts from this exchange. A stored weak ETag stays weak when the 304 sends the same
+// tag strong: the stored body is a transformation (Portico's compression) of the origin's, and a
+// transformed representation's validator must be weak (RFC 9110 §8.8.1, §7.7). The result views
+// point into both inputs.
 std::vector<HeaderField> merge_304(HeaderList stored, HeaderList not_modified);
 
 // The stored fields a 304 generated from the cache carries (RFC 9110 §15.4.5): Cache-Control,

@@ -115,6 +115,14 @@ void CacheTotals::add(const CacheCounters& c) {
     bytes += c.bytes.value();
 }
 
+void CompressionTotals::add(const CompressionCounters& c) {
+    gzip += c.gzip.value();
+    deflate += c.deflate.value();
+    bytes_in += c.bytes_in.value();
+    bytes_out += c.bytes_out.value();
+    for (size_t i = 0; i < skipped.size(); ++i) skipped[i] += c.skipped[i].value();
+}
+
 std::optional<double> CacheTotals::hit_ratio() const {
     uint64_t served = hits + stale + revalidated;
     uint64_t lookups = served + misses + expired;
@@ -246,6 +254,7 @@ Snapshot Registry::snapshot() const {
             add_route(other);
             s.upstream.add(block->upstream);
             s.cache.add(block->cache);
+            s.compression.add(block->compression);
         }
         // "(other)" appears only once something was counted there.
         if (other.requests() > 0 || other.duration.count() > 0 || other.ratelimit_rejected > 0 ||

@@ -230,6 +230,22 @@ struct CacheCounters {
     Gauge bytes;              // likewise
 };
 
+// Why a response went out uncompressed, in the order of proxy/compression.hpp's CompressionSkip:
+// compression off for the route, the client does not accept gzip/deflate, a HEAD, a bodiless status
+// (1xx, 204, 304), a range (206), already content-coded, Cache-Control: no-transform, a type outside
+// compression.types, a length below compression.min_size.
+constexpr std::array<std::string_view, 9> kCompressionSkipReasons = {
+    "off", "not-accepted", "head", "status", "range", "encoded", "no-transform", "type", "too-small"};
+
+// The compression stage's decisions (proxy/compression.cpp) and what they saved.
+struct CompressionCounters {
+    Counter gzip;     // responses compressed with gzip
+    Counter deflate;  // with deflate (only clients that ask for it by name)
+    std::array<Counter, kCompressionSkipReasons.size()> skipped;  // left alone, by reason
+    Counter bytes_in;   // body bytes before compression, of the responses compressed
+    Counter bytes_out;  // the same bodies compressed (bytes saved = in − out)
+};
+
 // Everything one thread counts. Allocated by the Registry and never freed before it, so a worker
 // keeps a plain reference: `ThreadMetrics& m = registry.register_thread();`.
 struct alignas(64) ThreadMetrics {
@@ -239,6 +255,7 @@ struct alignas(64) ThreadMetrics {
     RouteCounters ratelimit_dry_run;    // would have been rejected; `dry_run: true` let them through
     UpstreamCounters upstream;
     CacheCounters cache;
+    CompressionCounters compression;
 };
 
 // Figures the main thread alone writes (reload runs there, for SIGHUP and POST /reload alike).
@@ -265,6 +282,14 @@ struct CacheTotals {
     // Answers served from the store (hits, stale, revalidated) over lookups that could have been;
     // nullopt before the first lookup.
     std::optional<double> hit_ratio() const;
+};
+
+struct CompressionTotals {
+    uint64_t gzip = 0, deflate = 0, bytes_in = 0, bytes_out = 0;
+    std::array<uint64_t, kCompressionSkipReasons.size()> skipped{};
+    void add(const CompressionCounters& c);
+    uint64_t compressed() const { return gzip + deflate; }
+    uint64_t bytes_saved() const { return bytes_in > bytes_out ? bytes_in - bytes_out : 0; }
 };
 
 struct RouteSnapshot {
@@ -296,6 +321,7 @@ struct Snapshot {
     UpstreamTotals upstream;
     bool cache_active = false;
     CacheTotals cache;
+    CompressionTotals compression;
     uint64_t config_reloads_ok = 0;
     uint64_t config_reloads_error = 0;
     uint64_t config_generation = 0;

@@ -9,7 +9,9 @@
 
 namespace portico::proxy {
 
-BackgroundRefresh::BackgroundRefresh(Worker& worker, Plan plan) : worker_(worker), plan_(std::move(plan)) {}
+BackgroundRefresh::BackgroundRefresh(Worker& worker, Plan plan) : worker_(worker), plan_(std::move(plan)) {
+    plan_.compression.types = &plan_.compression_types;
+}
 
 BackgroundRefresh::~BackgroundRefresh() { cancel(); }
 
@@ -35,6 +37,7 @@ void BackgroundRefresh::cancel() {
 void BackgroundRefresh::finish() {
     finished_ = true;
     fill_.drop();
+    compression_.reset();
     plan_.lease.reset();
 }
 
@@ -76,6 +79,8 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
         return 0;
     }
     if (head.status >= 500) return 0;  // keep serving the stale entry (its stale-if-error window decides)
+    compression_.begin(plan_.client_head, head, plan_.compression, worker_.metrics().compression);
+    collect_fields(head, response);  // again: compression edited the head
     std::vector<cache::HeaderField>& request = worker_.request_fields();
     collect_fields(plan_.client_head, request);
     StorePlan store = plan_store("GET", head, request, response, plan_.route, request_time, now,
@@ -92,7 +97,8 @@ int BackgroundRefresh::upstream_head(MessageHead& head) {
 }
 
 int BackgroundRefresh::upstream_body(std::string_view data) {
-    if (fill_ && !fill_.append(data)) {
+    if (compression_.active()) data = compression_.write(data);
+    if (fill_ && !data.empty() && !fill_.append(data)) {
         if (plan_.lease) plan_.lease->decided();
         plan_.lease.reset();
     }
@@ -103,6 +109,13 @@ void BackgroundRefresh::upstream_end() {
     UpstreamConnection* connection = upstream_;
     upstream_ = nullptr;
     connection->finish(/*reusable=*/true);
+    if (compression_.active()) {
+        std::string_view rest = compression_.finish();
+        if (fill_ && !rest.empty() && !fill_.append(rest)) {
+            if (plan_.lease) plan_.lease->decided();
+            plan_.lease.reset();
+        }
+    }
     if (fill_) {
         if (plan_.lease) plan_.lease->decided();
         worker_.cache()->writer->put(fill_.take(), [lease = std::move(plan_.lease)](bool) {});

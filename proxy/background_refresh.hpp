@@ -11,6 +11,7 @@
 #include "cache/coalescer.hpp"
 #include "cache/policy.hpp"
 #include "proxy/cache_stage.hpp"
+#include "proxy/compression.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/intrusive_list.hpp"
 #include "proxy/upstream_connection.hpp"
@@ -32,6 +33,9 @@ public:
         uint64_t max_object_size = 0;
         uint64_t read_timeout_ms = 0;
         cache::LeasePtr lease;
+        // The route's compression, so the refreshed entry is the variant a client fetch stores.
+        CompressionSettings compression;
+        std::vector<std::string> compression_types;  // compression.types points here
     };
 
     BackgroundRefresh(Worker& worker, Plan plan);
@@ -64,6 +68,7 @@ private:
     bool finished_ = false;
     uint64_t sent_ns_ = 0;
     StoreFill fill_;
+    CompressionStage compression_;
 };
 
 }  // namespace portico::proxy

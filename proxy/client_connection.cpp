@@ -424,6 +424,9 @@ void ClientConnection::upstream_failed(UpstreamError error, bool reused_connecti
 int ClientConnection::upstream_head(MessageHead& head) {
     upstream_head_ns_ = core::now_ns();
     cache_extra_.clear();
+    // Compression first: its head edits (Content-Encoding, Vary, a weak ETag) are part of what
+    // the cache stores, so a stored compressed variant is served as it was sent.
+    bool compressing = compression_.begin(parser_.head(), head, compression_settings(), worker_.metrics().compression);
     if (cache_.candidate) {
         if (cache_response_head(head, cache_extra_)) return 0;  // answered from the store at the end
     } else if (cache_.announce) {
@@ -447,6 +450,11 @@ int ClientConnection::upstream_head(MessageHead& head) {
         } else if (head_request) {
             context.framing = ClientFraming::until_close;  // says nothing about a length
         }
+    } else if (compressing && client_1_1) {
+        response_framing_ = context.framing = ClientFraming::chunked;  // the compressed length is known at the end
+    } else if (compressing) {
+        response_framing_ = context.framing = ClientFraming::until_close;
+        close_after_ = true;
     } else if (head.framing == BodyFraming::content_length) {
         response_framing_ = context.framing = ClientFraming::content_length;
         context.content_length = head.content_length;
@@ -480,9 +488,18 @@ void ClientConnection::upstream_interim(const MessageHead& head) {
     send_to_client(out);
 }
 
-// A head whose body is not here yet (a slow or streaming response) leaves on its own.
+// One upstream read is parsed. What it compressed leaves now (a streamed response streams), and
+// a head whose body is not here yet (a slow or streaming response) leaves on its own.
 void ClientConnection::upstream_read_end() {
-    if (response_head_.empty() || closed_) return;
+    if (closed_) return;
+    if (compression_.active() && response_started_ && cache_.ending == CacheExchange::Ending::proxy) {
+        std::string_view compressed = compression_.flush();
+        if (!compressed.empty()) {
+            send_body(compressed);
+            return;
+        }
+    }
+    if (response_head_.empty()) return;
     if (send_to_client(response_head_)) response_head_.clear();
 }
 
@@ -497,6 +514,15 @@ bool ClientConnection::send_to_client(std::string_view a, std::string_view b, st
 
 int ClientConnection::upstream_body(std::string_view data) {
     if (cache_.ending != CacheExchange::Ending::proxy) return 0;  // replaced by a stored answer
+    if (compression_.active()) {
+        std::string_view compressed = compression_.write(data);
+        return compressed.empty() ? 0 : send_body(compressed);
+    }
+    return send_body(data);
+}
+
+// Body bytes as the client gets them (compressed or not): into the cache's copy, then framed out.
+int ClientConnection::send_body(std::string_view data) {
     if (cache_.fill) cache_response_body(data);
     response_bytes_ += data.size();
     bool sent;
@@ -521,6 +547,10 @@ void ClientConnection::upstream_end() {
         connection->finish(/*reusable=*/request_complete_);
         cache_serve_ending();
         return;
+    }
+    if (compression_.active()) {
+        std::string_view rest = compression_.finish();  // the last block and the gzip trailer
+        if (!rest.empty() && send_body(rest) != 0) return;
     }
     if (!send_to_client(response_head_, response_framing_ == ClientFraming::chunked ? "0\r\n\r\n" : "")) return;
     response_head_.clear();
@@ -649,6 +679,12 @@ void ClientConnection::reset_exchange() {
     in_exchange_ = request_complete_ = response_started_ = retried_ = acquire_after_feed_ = false;
     leave_coalescing();
     cache_ = CacheExchange{};  // a lease still held here (an unstored response) releases its waiters
+    compression_.reset();
+}
+
+CompressionSettings ClientConnection::compression_settings() const {
+    return CompressionSettings{route_->compression_enabled, route_->compression_level, config_->compression.min_size,
+                               &config_->compression.types};
 }
 
 void ClientConnection::finish_exchange() {

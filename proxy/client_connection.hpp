@@ -14,6 +14,7 @@
 #include "core/metrics.hpp"
 #include "core/stream_writer.hpp"
 #include "proxy/cache_stage.hpp"
+#include "proxy/compression.hpp"
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/intrusive_list.hpp"
@@ -105,6 +106,8 @@ private:
     void start_refresh(const cache::EntryView& entry);
     void serve_stored(int status, std::string_view head, std::string_view body, const cache::EntryFacts& facts,
                       XCache x, std::string_view params);
+    int send_body(std::string_view data);
+    CompressionSettings compression_settings() const;
     bool send_to_client(std::string_view a, std::string_view b = {}, std::string_view c = {},
                         std::string_view d = {});
 
@@ -188,6 +191,7 @@ private:
     };
     CacheExchange cache_;
     std::string cache_extra_;  // X-Cache, Cache-Status, Age lines of the current response
+    CompressionStage compression_;  // the compression stage's part in the current exchange
 };
 
 }  // namespace portico::proxy

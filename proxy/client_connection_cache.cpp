@@ -139,6 +139,8 @@ void ClientConnection::start_refresh(const cache::EntryView& entry) {
     plan.route = route_policy(*route_);
     plan.max_object_size = runtime.object_limit(config_->cache.max_object_size);
     plan.read_timeout_ms = static_cast<uint64_t>(config_->upstream.read_timeout.count());
+    plan.compression = compression_settings();
+    plan.compression_types = config_->compression.types;
 
     UpstreamRequestContext context = upstream_context();
     std::string extra;

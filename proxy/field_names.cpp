@@ -47,6 +47,7 @@ FieldId classify_field(std::string_view n) {
             break;
         case 12:
             if (iequals(n, "x-request-id")) return FieldId::x_request_id;
+            if (iequals(n, "content-type")) return FieldId::content_type;
             break;
         case 13:
             if (iequals(n, "server-timing")) return FieldId::server_timing;
@@ -55,17 +56,20 @@ FieldId classify_field(std::string_view n) {
             if (iequals(n, "if-none-match")) return FieldId::if_none_match;
             if (iequals(n, "last-modified")) return FieldId::last_modified;
             if (iequals(n, "surrogate-key")) return FieldId::surrogate_key;
+            if (iequals(n, "accept-ranges")) return FieldId::accept_ranges;
             break;
         case 14:
             if (iequals(n, "content-length")) return FieldId::content_length;
             break;
         case 15:
             if (iequals(n, "x-forwarded-for")) return FieldId::x_forwarded_for;
+            if (iequals(n, "accept-encoding")) return FieldId::accept_encoding;
             break;
         case 16:
             if (iequals(n, "proxy-connection")) return FieldId::proxy_connection;
             if (iequals(n, "x-forwarded-host")) return FieldId::x_forwarded_host;
             if (iequals(n, "content-location")) return FieldId::content_location;
+            if (iequals(n, "content-encoding")) return FieldId::content_encoding;
             break;
         case 17:
             if (iequals(n, "transfer-encoding")) return FieldId::transfer_encoding;

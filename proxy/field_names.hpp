@@ -49,6 +49,11 @@ enum class FieldId : uint8_t {
     surrogate_control,
     surrogate_key,
     vary,
+    // Fields the compression stage reads or writes.
+    accept_encoding,
+    accept_ranges,
+    content_encoding,
+    content_type,
 };
 
 // Fields meant for Portico alone (RFC 9213 targeted fields, purge tags): never sent to a client.

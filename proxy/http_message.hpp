@@ -118,6 +118,14 @@ public:
         headers_.back().id = classify_field(name);
     }
 
+    // Response stages that rewrite a head before it is passed on (compression): the new value is
+    // appended to the arena, so views of this head taken before the edit are invalidated.
+    void set_header_value(size_t i, std::string_view value) {
+        headers_[i].value = Span{static_cast<uint32_t>(arena_.size()), 0};
+        extend(headers_[i].value, value);
+    }
+    void remove_header(size_t i) { headers_.erase(headers_.begin() + static_cast<std::ptrdiff_t>(i)); }
+
 private:
     // Pieces of one field always arrive back to back, so extending the last span is safe.
     void extend(Span& span, std::string_view piece) {

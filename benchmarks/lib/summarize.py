@@ -4,6 +4,7 @@
 # Usage: summarize.py RUNS_TSV FACTS_TSV            (proxy_passthrough.sh)
 #        summarize.py --cache RUNS_TSV FACTS_TSV    (cache_hits.sh: portico vs nginx vs Varnish)
 #        summarize.py --metrics RUNS_TSV FACTS_TSV  (metrics_overhead.sh: request metrics on vs off)
+#        summarize.py --policies RUNS_TSV FACTS_TSV (route_policies.sh: compression, static, rate limit)
 import statistics
 import sys
 
@@ -14,7 +15,7 @@ def read_runs(path):
         rows = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
     for row in rows:
         for key in row:
-            if key not in ("server", "size", "variant"):
+            if key not in ("server", "size", "variant", "scenario"):
                 row[key] = float(row[key])
     return rows
 
@@ -470,8 +471,135 @@ def main_metrics(runs_path, facts_path):
     print("\n".join(out))
 
 
+# ---------------------------------------------------------------------------------------------
+# route_policies.sh: per-route policies (issue 4), one scenario per comparison.
+
+# scenario -> (the other server, the target on portico/other requests per server CPU-second)
+POLICY_TARGETS = {
+    "gzip1": ("nginx", 1.0),
+    "gzip6": ("nginx", 1.0),
+    "gziphit": ("nginx", 1.0),
+}
+
+
+def main_policies(runs_path, facts_path):
+    rows = read_runs(runs_path)
+    facts = read_facts(facts_path)
+    scenarios = facts.get("scenarios", "").split()
+    out = []
+    w = out.append
+    for r in rows:
+        r["rps_per_core"] = 1e6 / r["server_cpu_us"] if r["server_cpu_us"] > 0 else float("nan")
+
+    def servers_of(sc):
+        seen = []
+        for r in rows:
+            if r["scenario"] == sc and r["server"] not in seen:
+                seen.append(r["server"])
+        return seen
+
+    def med(sc, server, key):
+        values = [r[key] for r in rows if r["scenario"] == sc and r["server"] == server]
+        return statistics.median(values) if values else float("nan")
+
+    def paired(sc, a, b, key):
+        ratios = []
+        for rnd in sorted({r["round"] for r in rows if r["scenario"] == sc}):
+            x = [r[key] for r in rows if r["scenario"] == sc and r["server"] == a and r["round"] == rnd]
+            y = [r[key] for r in rows if r["scenario"] == sc and r["server"] == b and r["round"] == rnd]
+            if x and y and y[0]:
+                ratios.append(x[0] / y[0])
+        return ratios
+
+    def fmt(spec, v):
+        if v != v:  # NaN
+            return "n/a"
+        return f"{v / 1000:.3f}" if spec == "ms" else spec.format(v)
+
+    w(f"Portico route-policy benchmark, {facts.get('date', '?')}")
+    w(f"  machine: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, Linux {facts.get('kernel', '?')}")
+    w(f"  portico: {facts.get('portico_bin', '?')} ({facts.get('portico_version', '?')}, "
+      f"build type {facts.get('portico_build_type', '?')}), workers: 1")
+    w(f"  nginx:   {facts.get('nginx_version', '?')}, worker_processes 1; the origin is another nginx")
+    w(f"  load:    {facts.get('wrk_version', '?')} -t1 -c{facts.get('connections', '?')} on core "
+      f"{facts.get('wrk_core', '?')}; the origin and both servers on core {facts.get('server_core', '?')}, "
+      "one server under load at a time")
+    w(f"  rounds:  {facts.get('rounds', '?')} x {facts.get('duration', '?')} per server and scenario, alternating "
+      f"order, after a {facts.get('warmup', '?')} warm-up each; figures are medians over rounds")
+    w(f"  load average before the run: {facts.get('loadavg', '?')}")
+    w("")
+
+    metrics = [
+        ("requests/s", "rps", "{:.0f}", True),
+        ("latency p50 (ms)", "p50_us", "ms", True),
+        ("latency p99 (ms)", "p99_us", "ms", True),
+        ("server CPU per request (us)", "server_cpu_us", "{:.1f}", True),
+        ("server requests per CPU-second", "rps_per_core", "{:.0f}", True),
+        ("bytes per response (with head)", "bytes_per_req", "{:.0f}", True),
+        ("origin requests per run", "origin_requests", "{:.0f}", False),
+        ("wrk core busy (%)", "wrk_busy_pct", "{:.0f}", False),
+        ("server core busy (%)", "core_busy_pct", "{:.0f}", False),
+        ("  other processes (%)", "core_other_pct", "{:.0f}", False),
+    ]
+    for sc in scenarios:
+        servers = servers_of(sc)
+        if not servers:
+            continue
+        other = POLICY_TARGETS.get(sc, ("nginx", 1.0))[0]
+        w(facts.get(f"text_{sc}", sc))
+        w(f"  {'':32}" + "".join(f"{s:>11}" for s in servers) + f"{'portico/' + other:>17}")
+        for label, key, spec, ratio in metrics:
+            line = f"  {label:32}" + "".join(f"{fmt(spec, med(sc, s, key)):>11}" for s in servers)
+            if ratio and "portico" in servers and other in servers:
+                p, n = med(sc, "portico", key), med(sc, other, key)
+                line += f"{(f'{p / n:.2f}x' if n else 'n/a'):>17}"
+            w(line)
+        errs = "".join(f"{int(sum(r['errors'] for r in rows if r['scenario'] == sc and r['server'] == s)):>11}"
+                       for s in servers)
+        w(f"  {'errors, all rounds (count)':32}{errs}")
+        w("")
+
+    w(f"{'targets (one worker each)':64}{'measured':>10}{'target':>10}    verdict")
+    for sc in scenarios:
+        if sc not in POLICY_TARGETS:
+            continue
+        other, want = POLICY_TARGETS[sc]
+        pairs = paired(sc, "portico", other, "rps_per_core")
+        v = statistics.median(pairs) if pairs else float("nan")
+        span = f" (rounds {min(pairs):.2f}..{max(pairs):.2f})" if pairs else ""
+        w(f"{f'{sc}: requests per server CPU-second, portico/{other}':64}{v:>9.2f}x{f'>= {want:.2f}x':>10}    "
+          f"{verdict(v >= want)}{span}")
+        pairs = paired(sc, "portico", other, "rps")
+        v = statistics.median(pairs) if pairs else float("nan")
+        w(f"{f'{sc}: requests/s, portico/{other}':64}{v:>9.2f}x{'':>10}")
+    w("    (medians of per-round paired ratios: each round runs both servers back to back)")
+    if facts.get("portico_compression_stats"):
+        w(f"  portico /stats compression after the runs: {facts['portico_compression_stats'][:400]}")
+    w("")
+
+    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
+    if busy:
+        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs: there req/s is bounded by the")
+        w("      load generator; compare server CPU per request (requests per CPU-second).")
+    noisy = [r for r in rows if r["core_other_pct"] >= 10]
+    if noisy:
+        w(f"note: in {len(noisy)} of {len(rows)} runs other processes took at least 10% of the server core;")
+        w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
+    w("")
+    w("per run:")
+    w(f"  {'scenario':9}{'server':8}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
+      f"{'origin':>8}{'wrk %':>7}{'core %':>8}{'other %':>9}{'errors':>8}")
+    for r in rows:
+        w(f"  {r['scenario']:9}{r['server']:8}{int(r['round']):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.3f}"
+          f"{r['p99_us'] / 1000:>9.3f}{r['max_us'] / 1000:>9.1f}{r['server_cpu_us']:>9.1f}{int(r['origin_requests']):>8}"
+          f"{r['wrk_busy_pct']:>7.0f}{r['core_busy_pct']:>8.0f}{r['core_other_pct']:>9.0f}{int(r['errors']):>8}")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--cache":
+    if len(sys.argv) == 4 and sys.argv[1] == "--policies":
+        main_policies(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--cache":
         main_cache(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "--metrics":
         main_metrics(sys.argv[2], sys.argv[3])

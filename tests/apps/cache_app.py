@@ -18,6 +18,8 @@
 #   status=N    the status code (default 200)
 #   size=N      a body of N bytes, byte i = i % 251 (application/octet-stream); default: JSON
 #   json_size=N a constant JSON document of exactly N bytes (for the benchmarks)
+#   words=N     N bytes of text/plain prose from a fixed vocabulary, the same every time (compresses
+#               like real text: zlib's levels give different sizes on it)
 #   stream=1    send the body chunked in 64 KiB pieces (piece_ms=N between pieces)
 #   gate=NAME   (with stream=1) stop after the first piece until POST /_ctl/release?gate=NAME
 #   delay=N     wait N ms before answering (for coalescing)
@@ -92,6 +94,22 @@ def json_of_size(path: str, size: int) -> bytes:
     doc = {"id": 42, "path": path, "tags": ["cache", "bench"], "filler": ""}
     doc["filler"] = "x" * max(0, size - len(json.dumps(doc, separators=(",", ":"))) - 1)
     return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
+
+
+WORDS = ("portico cache proxy nginx upstream request response header body stream worker loop "
+         "token bucket gzip deflate window static file range vary etag client server route pattern "
+         "the a of and to in is it that for on with as at by from").split()
+
+
+def words_of_size(size: int) -> bytes:
+    """Deterministic prose of exactly `size` bytes (a linear congruential choice of words)."""
+    out, x, length = [], 12345, 0
+    while length < size:
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        w = WORDS[x % len(WORDS)] + ("\n" if x % 11 == 0 else " ")
+        out.append(w)
+        length += len(w)
+    return "".join(out).encode()[:size]
 
 
 def http_date(t: float) -> str:
@@ -270,6 +288,10 @@ async def resource(request: Request, rest: str = ""):
         else:
             finished[path] += 1
             resp = Response(content=b"".join(pattern_pieces(size)), status_code=status, media_type=media)
+    elif "words" in params:
+        finished[path] += 1
+        resp = Response(content=words_of_size(int(params["words"])), status_code=status,
+                        media_type=params.get("type", "text/plain"))
     elif "json_size" in params:
         finished[path] += 1
         resp = Response(content=json_of_size(path, int(params["json_size"])), status_code=status,

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -683,6 +684,45 @@ std::string sha256_hex(std::string_view bytes) {
     return h.hex();
 }
 
+std::optional<std::string> inflate_body(std::string_view data) {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return std::nullopt;  // +32: gzip or zlib, by the header
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    std::string out;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        char buf[65536];
+        z.next_out = reinterpret_cast<Bytef*>(buf);
+        z.avail_out = sizeof buf;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.append(buf, sizeof buf - z.avail_out);
+        if (rc == Z_BUF_ERROR && z.avail_in == 0 && z.avail_out > 0) break;  // input ended mid-stream
+    }
+    bool whole = rc == Z_STREAM_END && z.avail_in == 0;  // nothing after the trailer either
+    inflateEnd(&z);
+    if (!whole) return std::nullopt;
+    return out;
+}
+
+std::string inflate_prefix(std::string_view data) {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return {};
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    std::string out;
+    int rc = Z_OK;
+    while (rc == Z_OK && z.avail_in > 0) {
+        char buf[65536];
+        z.next_out = reinterpret_cast<Bytef*>(buf);
+        z.avail_out = sizeof buf;
+        rc = inflate(&z, Z_SYNC_FLUSH);
+        out.append(buf, sizeof buf - z.avail_out);
+    }
+    inflateEnd(&z);
+    return out;
+}
+
 std::string pattern_bytes(uint64_t offset, size_t n) {
     std::string out(n, '\0');
     unsigned v = static_cast<unsigned>(offset % 251);
@@ -853,7 +893,8 @@ std::string PorticoSettings::to_yaml(const std::string& access_log, uint16_t adm
     y += fmt::format("  drain_timeout: {}\n", drain_timeout);
     y += "cache:\n";
     y += cache.empty() ? std::string("  enabled: false\n") : cache;
-    y += "compression:\n  enabled: false\n";
+    y += "compression:\n";
+    y += compression.empty() ? std::string("  enabled: false\n") : compression;
     y += "pool:\n";
     y += pool.empty() ? std::string("  enabled: false\n") : pool;
     if (admin) {

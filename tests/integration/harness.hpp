@@ -229,6 +229,11 @@ private:
 };
 std::string sha256_hex(std::string_view bytes);
 
+// A gzip or zlib ("deflate") body decoded with zlib; nullopt unless it is one whole, valid stream.
+std::optional<std::string> inflate_body(std::string_view data);
+// As much as a stream's first bytes decode to (a response still arriving).
+std::string inflate_prefix(std::string_view data);
+
 // The deterministic body the app generates: byte i is i % 251.
 std::string pattern_bytes(uint64_t offset, size_t n);
 
@@ -319,6 +324,8 @@ struct PorticoSettings {
     // The body of the `cache:` section, raw YAML indented by two spaces (e.g. "  enabled: true\n
     // path: /tmp/…\n"); "" = "  enabled: false\n".
     std::string cache;
+    // The body of the `compression:` section, raw YAML indented by two; "" = "  enabled: false\n".
+    std::string compression;
     std::string routes;  // the body of a `routes:` section, raw YAML indented by two; "" = none
     std::string pool;    // the body of the `pool:` section, indented by two; "" = "  enabled: false\n"
     std::string extra;  // raw YAML appended at the end

@@ -37,6 +37,10 @@ metrics::Snapshot small_snapshot() {
     s.process.cpu_seconds = 0.5;
     s.process.start_time_seconds = 1700000000;
     s.process.uptime_seconds = 42.5;
+    s.compression.gzip = 6;
+    s.compression.skipped[metrics::kCompressionSkipReasons.size() - 1] = 2;  // too-small
+    s.compression.bytes_in = 1000;
+    s.compression.bytes_out = 250;
     return s;
 }
 
@@ -83,6 +87,29 @@ BOOST_AUTO_TEST_CASE(exact_text_for_a_small_snapshot) {
         "# HELP portico_ratelimit_dry_run_total Requests over a dry-run rate limit: they would have been rejected, "
         "and were let through.\n"
         "# TYPE portico_ratelimit_dry_run_total counter\n"
+        "# HELP portico_compression_responses_total Responses compressed by Portico, by coding.\n"
+        "# TYPE portico_compression_responses_total counter\n"
+        "portico_compression_responses_total{coding=\"gzip\"} 6\n"
+        "portico_compression_responses_total{coding=\"deflate\"} 0\n"
+        "# HELP portico_compression_skipped_total Responses sent uncompressed, by reason.\n"
+        "# TYPE portico_compression_skipped_total counter\n"
+        "portico_compression_skipped_total{reason=\"off\"} 0\n"
+        "portico_compression_skipped_total{reason=\"not-accepted\"} 0\n"
+        "portico_compression_skipped_total{reason=\"head\"} 0\n"
+        "portico_compression_skipped_total{reason=\"status\"} 0\n"
+        "portico_compression_skipped_total{reason=\"range\"} 0\n"
+        "portico_compression_skipped_total{reason=\"encoded\"} 0\n"
+        "portico_compression_skipped_total{reason=\"no-transform\"} 0\n"
+        "portico_compression_skipped_total{reason=\"type\"} 0\n"
+        "portico_compression_skipped_total{reason=\"too-small\"} 2\n"
+        "# HELP portico_compression_bytes_total Body bytes of the compressed responses, before (in) and after (out) "
+        "compression.\n"
+        "# TYPE portico_compression_bytes_total counter\n"
+        "portico_compression_bytes_total{direction=\"in\"} 1000\n"
+        "portico_compression_bytes_total{direction=\"out\"} 250\n"
+        "# HELP portico_compression_saved_bytes_total Bytes compression kept off the wire (in - out).\n"
+        "# TYPE portico_compression_saved_bytes_total counter\n"
+        "portico_compression_saved_bytes_total 750\n"
         "# HELP portico_upstream_connects_total New connections opened to the upstream.\n"
         "# TYPE portico_upstream_connects_total counter\n"
         "portico_upstream_connects_total 5\n"

@@ -64,6 +64,30 @@ BOOST_AUTO_TEST_CASE(figures_and_percentiles) {
     BOOST_TEST(j["process"]["resident_memory_bytes"] == 4096);
     BOOST_TEST(!j.contains("cache"));
     BOOST_TEST(!j.contains("pool"));
+    // Compression is always there; no ratio before anything was compressed.
+    BOOST_TEST(j["compression"]["compressed"]["gzip"] == 0);
+    BOOST_TEST(j["compression"]["ratio"].is_null());
+}
+
+BOOST_AUTO_TEST_CASE(compression_decisions_and_savings) {
+    metrics::Snapshot s = snapshot();
+    s.compression.gzip = 3;
+    s.compression.deflate = 1;
+    s.compression.skipped[0] = 5;  // off
+    s.compression.skipped[1] = 7;  // not-accepted
+    s.compression.bytes_in = 40000;
+    s.compression.bytes_out = 10000;
+    json c = build_stats(s, std::nullopt, std::nullopt)["compression"];
+    BOOST_TEST(c["compressed"]["gzip"] == 3);
+    BOOST_TEST(c["compressed"]["deflate"] == 1);
+    BOOST_TEST(c["skipped"]["off"] == 5);
+    BOOST_TEST(c["skipped"]["not-accepted"] == 7);
+    BOOST_TEST(c["skipped"]["too-small"] == 0);
+    BOOST_TEST(c["skipped"].size() == metrics::kCompressionSkipReasons.size());
+    BOOST_TEST(c["bytes_in"] == 40000);
+    BOOST_TEST(c["bytes_out"] == 10000);
+    BOOST_TEST(c["bytes_saved"] == 30000);
+    BOOST_TEST(c["ratio"] == 0.25);
 }
 
 BOOST_AUTO_TEST_CASE(cache_and_pool_sections_only_when_present) {

@@ -159,6 +159,13 @@ BOOST_AUTO_TEST_CASE(merging_a_304_into_the_stored_head) {
         merge_304(fields({{"Cache-Control", "max-age=5"}}),
                   fields({{"Cache-Control", "private=\"X-User\", max-age=9"}, {"X-User", "ann"}}));
     BOOST_TEST(dump(priv) == "Cache-Control: private=\"X-User\", max-age=9\n");
+    // A body Portico compressed keeps its weak ETag when the origin's 304 names the strong tag.
+    Fields compressed = fields({{"Content-Encoding", "gzip"}, {"ETag", "W/\"v1\""}});
+    BOOST_TEST(dump(merge_304(compressed, fields({{"ETag", "\"v1\""}, {"X-N", "1"}}))) ==
+               "Content-Encoding: gzip\nETag: W/\"v1\"\nX-N: 1\n");
+    // Another tag, or a weak one, replaces it as usual.
+    BOOST_TEST(dump(merge_304(compressed, fields({{"ETag", "\"v2\""}}))) == "Content-Encoding: gzip\nETag: \"v2\"\n");
+    BOOST_TEST(dump(merge_304(compressed, fields({{"ETag", "W/\"v1\""}}))) == "Content-Encoding: gzip\nETag: W/\"v1\"\n");
 }
 
 BOOST_AUTO_TEST_CASE(fields_of_a_304_from_the_cache) {
