@@ -513,7 +513,8 @@ std::string render_stats(const json& s) {
     out += fmt::format("            timeouts: connect {}   read {}   queue {}\n", number(u, "connect_timeouts"),
                        number(u, "read_timeouts"), number(u, "queue_timeouts"));
     json rl = s.value("ratelimit", json::object());
-    out += fmt::format("rate limit  rejected {}   over a dry-run limit {}\n", number(rl, "rejected"), number(rl, "dry_run"));
+    out += fmt::format("rate limit  allowed {}   rejected {}   over a dry-run limit {}\n", number(rl, "allowed"),
+                       number(rl, "rejected"), number(rl, "dry_run"));
     if (s.contains("compression")) {
         json c = s["compression"];
         json coded = c.value("compressed", json::object());

@@ -101,6 +101,12 @@ void render_requests(Writer& w, const metrics::Snapshot& s) {
 }
 
 void render_ratelimit(Writer& w, const metrics::Snapshot& s) {
+    w.family("portico_ratelimit_allowed_total", "counter", "Requests a route's rate limit let through.");
+    for (const auto& route : s.routes) {
+        if (route.ratelimit_allowed > 0) {
+            w.sample("portico_ratelimit_allowed_total", {{"route", route.pattern}}, route.ratelimit_allowed);
+        }
+    }
     w.family("portico_ratelimit_rejected_total", "counter", "Requests answered 429 by a route's rate limit.");
     for (const auto& route : s.routes) {
         if (route.ratelimit_rejected > 0) {

@@ -90,6 +90,8 @@ json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_pa
                            {"p95", latency_ms(route.duration.quantile(0.95))},
                            {"p99", latency_ms(route.duration.quantile(0.99))}};
         r["ratelimit_rejected"] = route.ratelimit_rejected;
+        r["ratelimit_allowed"] = route.ratelimit_allowed;
+        r["ratelimit_dry_run"] = route.ratelimit_dry_run;
         routes.push_back(std::move(r));
     }
     j["routes"] = std::move(routes);
@@ -104,7 +106,8 @@ json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_pa
                      {"closed", u.closed},
                      {"bad_responses", u.bad_responses},
                      {"write_failed", u.write_failed}};
-    j["ratelimit"] = {{"rejected", s.ratelimit_rejected()}, {"dry_run", s.ratelimit_dry_run()}};
+    j["ratelimit"] = {
+        {"allowed", s.ratelimit_allowed()}, {"rejected", s.ratelimit_rejected()}, {"dry_run", s.ratelimit_dry_run()}};
     j["compression"] = build_compression_stats(s.compression);
     j["config_reloads"] = {{"ok", s.config_reloads_ok}, {"error", s.config_reloads_error}};
     j["process"] = {{"resident_memory_bytes", s.process.resident_memory_bytes},

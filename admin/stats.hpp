@@ -13,7 +13,8 @@ namespace portico::admin {
 nlohmann::json latency_ms(std::optional<double> seconds);
 
 // {uptime_seconds, config_generation, requests{total,1xx..5xx}, routes[{route, requests, by_class,
-// latency_ms{p50,p95,p99}, ratelimit_rejected}], upstream{…}, ratelimit{rejected, dry_run},
+// latency_ms{p50,p95,p99}, ratelimit_rejected, ratelimit_allowed, ratelimit_dry_run}], upstream{…},
+// ratelimit{allowed, rejected, dry_run},
 // compression{compressed{gzip,deflate}, skipped{reason…}, bytes_in, bytes_out, bytes_saved, ratio},
 // config_reloads{ok,error}, process{…}} plus `cache` (the snapshot's cache counters merged with
 // `cache_part`, the store's own figures) and `pool` only when those parts are present.

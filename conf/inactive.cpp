@@ -16,7 +16,6 @@ std::vector<std::string> inactive_parts(const Config& c) {
         bool configured;
     };
     const Part parts[] = {
-        {"rate limiting", any_route([](const Route& r) { return r.rate_limit.has_value(); })},
         {"static routes", any_route([](const Route& r) { return r.static_files.has_value(); })},
     };
     std::vector<std::string> lines;

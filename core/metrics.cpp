@@ -156,6 +156,12 @@ uint64_t Snapshot::requests_by_class(int status_class) const {
     return n;
 }
 
+uint64_t Snapshot::ratelimit_allowed() const {
+    uint64_t n = 0;
+    for (const auto& r : routes) n += r.ratelimit_allowed;
+    return n;
+}
+
 uint64_t Snapshot::ratelimit_rejected() const {
     uint64_t n = 0;
     for (const auto& r : routes) n += r.ratelimit_rejected;
@@ -247,6 +253,7 @@ Snapshot Registry::snapshot() const {
             auto add_route = [&](RouteSnapshot& r) {
                 for (size_t slot = 0; slot < kCodeSlots; ++slot) r.codes[slot] += block->http_requests.value(r.id, slot);
                 r.duration.add(block->request_duration.at(r.id));
+                r.ratelimit_allowed += block->ratelimit_allowed.value(r.id);
                 r.ratelimit_rejected += block->ratelimit_rejected.value(r.id);
                 r.ratelimit_dry_run += block->ratelimit_dry_run.value(r.id);
             };
@@ -258,7 +265,7 @@ Snapshot Registry::snapshot() const {
         }
         // "(other)" appears only once something was counted there.
         if (other.requests() > 0 || other.duration.count() > 0 || other.ratelimit_rejected > 0 ||
-            other.ratelimit_dry_run > 0) {
+            other.ratelimit_dry_run > 0 || other.ratelimit_allowed > 0) {
             s.routes.push_back(std::move(other));
         }
         s.threads = blocks_.size();

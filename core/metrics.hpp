@@ -251,6 +251,7 @@ struct CompressionCounters {
 struct alignas(64) ThreadMetrics {
     RouteCodeCounters http_requests;    // answered requests, by route and status code
     RouteHistograms request_duration;   // request head received → response fully written
+    RouteCounters ratelimit_allowed;    // requests a route's rate_limit let through (a token taken)
     RouteCounters ratelimit_rejected;   // 429s from rate_limit
     RouteCounters ratelimit_dry_run;    // would have been rejected; `dry_run: true` let them through
     UpstreamCounters upstream;
@@ -297,6 +298,7 @@ struct RouteSnapshot {
     RouteId id = 0;
     std::array<uint64_t, kCodeSlots> codes{};
     HistogramSnapshot duration;
+    uint64_t ratelimit_allowed = 0;
     uint64_t ratelimit_rejected = 0;
     uint64_t ratelimit_dry_run = 0;
 
@@ -331,6 +333,7 @@ struct Snapshot {
     // Sums over routes.
     uint64_t requests() const;
     uint64_t requests_by_class(int status_class) const;
+    uint64_t ratelimit_allowed() const;
     uint64_t ratelimit_rejected() const;
     uint64_t ratelimit_dry_run() const;
 };

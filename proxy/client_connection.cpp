@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/read_buffer.hpp"
 #include "proxy/client_ip.hpp"
+#include "proxy/rate_limit_stage.hpp"
 #include "proxy/request_checks.hpp"
 #include "proxy/worker.hpp"
 
@@ -181,6 +182,7 @@ void ClientConnection::feed_once(std::string_view data) {
         // Only now, with everything that arrived with the head parsed (and so checked), does the
         // request go upstream: a malformed body in the same packet never reaches the app.
         acquire_after_feed_ = false;
+        if (route_->rate_limit && rate_limited()) return;
         if (cache_.candidate && cache_lookup()) return;
         acquiring_ = true;
         worker_.upstream().acquire(this);
@@ -472,6 +474,7 @@ int ClientConnection::upstream_head(MessageHead& head) {
     if (worker_.draining()) close_after_ = true;
     context.close = close_after_;
     context.keep_alive_1_0 = !client_1_1 && !close_after_;
+    cache_extra_.append(policy_fields_);
     context.extra_headers = cache_extra_;
     response_head_.clear();
     build_client_response(response_head_, head, context);
@@ -615,11 +618,16 @@ void ClientConnection::reject(int status, std::string_view detail, std::string_v
 
 void ClientConnection::respond_local(int status, std::string_view detail, bool close,
                                      std::string_view extra_headers) {
-    status_ = status;
-    response_started_ = true;
     std::string& out = worker_.scratch();
     out.clear();
     build_local_response(out, status, detail, request_id_, close, extra_headers, method_ == HTTP_HEAD);
+    send_local(status, out, close);
+}
+
+// Portico's own answer `out` (a whole response) goes out; the exchange ends with it.
+void ClientConnection::send_local(int status, std::string_view out, bool close) {
+    status_ = status;
+    response_started_ = true;
     response_bytes_ += out.size();
     writer_.write(out);
     if (close) {
@@ -630,6 +638,47 @@ void ClientConnection::respond_local(int status, std::string_view detail, bool c
         return;
     }
     finish_exchange();
+}
+
+// The rate-limit stage (DESIGN.md step 3). True when the request was answered 429; otherwise
+// the route's RateLimit-* fields wait in policy_fields_ for whatever answers it.
+bool ClientConnection::rate_limited() {
+    const conf::RouteRateLimit& policy = *route_->rate_limit;
+    uint64_t now = core::now_ns();
+    RateLimitDecision d = check_rate_limit(worker_.rate_limiter(), policy, route_->pattern, parser_.head(),
+                                           client_ip_, now);
+    auto& metrics = worker_.metrics();
+    switch (d.verdict) {
+        case RateLimitVerdict::allow:
+            metrics.ratelimit_allowed.inc(route_id_);
+            // A dry run changes nothing the client sees.
+            if (!policy.dry_run) append_rate_limit_fields(policy_fields_, policy, d.bucket);
+            return false;
+        case RateLimitVerdict::dry_run: {
+            metrics.ratelimit_dry_run.inc(route_id_);
+            uint64_t suppressed = 0;
+            if (worker_.may_log_dry_run(now, suppressed)) {
+                core::log(core::LogLevel::warn, "ratelimit",
+                          "dry run: route {} would have refused {} ({} {}/s, burst {}){}", route_->pattern, d.key,
+                          policy.rate.text, policy.rate.per_second, policy.burst,
+                          suppressed > 0 ? fmt::format(" and {} more since the last line", suppressed) : "");
+            }
+            return false;
+        }
+        case RateLimitVerdict::reject:
+            break;
+    }
+    metrics.ratelimit_rejected.inc(route_id_);
+    std::string fields;
+    append_rate_limit_fields(fields, policy, d.bucket);
+    std::string& out = worker_.scratch();
+    out.clear();
+    // A body still on its way is not read: the connection closes after the answer.
+    bool close = close_after_ || !request_complete_;
+    build_local_answer(out, 429, "application/json", rate_limit_body(route_->pattern, d.bucket), request_id_, close,
+                       fields, method_ == HTTP_HEAD);
+    send_local(429, out, close);
+    return true;
 }
 
 // Every finished exchange passes here once: metrics, the access log line, the slow-request log.
@@ -680,6 +729,7 @@ void ClientConnection::reset_exchange() {
     leave_coalescing();
     cache_ = CacheExchange{};  // a lease still held here (an unstored response) releases its waiters
     compression_.reset();
+    policy_fields_.clear();
 }
 
 CompressionSettings ClientConnection::compression_settings() const {

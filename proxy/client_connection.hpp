@@ -78,6 +78,8 @@ private:
     void feed(std::string_view data);
     void reject(int status, std::string_view detail, std::string_view extra_headers = {});
     void respond_local(int status, std::string_view detail, bool close, std::string_view extra_headers = {});
+    void send_local(int status, std::string_view out, bool close);
+    bool rate_limited();  // the rate-limit stage: true when answered 429
     void send_request_bytes(std::string_view data);
     void finish_exchange();
     void release_upstream();
@@ -192,6 +194,7 @@ private:
     CacheExchange cache_;
     std::string cache_extra_;  // X-Cache, Cache-Status, Age lines of the current response
     CompressionStage compression_;  // the compression stage's part in the current exchange
+    std::string policy_fields_;     // RateLimit-* lines for the current response
 };
 
 }  // namespace portico::proxy

@@ -186,6 +186,7 @@ void ClientConnection::serve_stored(int status, std::string_view head, std::stri
     cache::append_age(extra, cache::current_age(facts.corrected_initial_age, facts.response_time, now));
     extra.append("\r\n");
     append_cache_lines(extra, x, params);
+    extra.append(policy_fields_);
 
     ClientResponseContext context;
     context.request_id = request_id_;

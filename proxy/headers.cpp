@@ -265,13 +265,31 @@ void build_local_response(std::string& out, int status, std::string_view detail,
                           bool head_only) {
     std::string body = fmt::format("{} {}{}{}\n", status, reason_phrase(status), detail.empty() ? "" : ": ",
                                    detail);
-    out.append(fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
-                           status, reason_phrase(status), body.size()));
+    build_local_answer(out, status, "text/plain; charset=utf-8", body, request_id, close, extra_headers, head_only);
+}
+
+void build_local_answer(std::string& out, int status, std::string_view content_type, std::string_view body,
+                        std::string_view request_id, bool close, std::string_view extra_headers, bool head_only) {
+    out.append(fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", status,
+                           reason_phrase(status), content_type, body.size()));
     if (!request_id.empty()) append_header(out, "X-Request-ID", request_id);
     out.append(extra_headers);
     if (close) out.append("Connection: close\r\n");
     out.append("\r\n");
     if (!head_only) out.append(body);
+}
+
+void append_json_escaped(std::string& out, std::string_view text) {
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            out.append(fmt::format("\\u{:04x}", static_cast<unsigned char>(c)));
+        } else {
+            out.push_back(c);
+        }
+    }
 }
 
 std::string_view reason_phrase(int status) {

@@ -62,6 +62,14 @@ void build_local_response(std::string& out, int status, std::string_view detail,
                           std::string_view request_id, bool close,
                           std::string_view extra_headers = {}, bool head_only = false);
 
+// The same with a body and Content-Type of the caller's (the 429's JSON).
+void build_local_answer(std::string& out, int status, std::string_view content_type, std::string_view body,
+                        std::string_view request_id, bool close, std::string_view extra_headers = {},
+                        bool head_only = false);
+
+// `text` as the inside of a JSON string (quotes, backslashes and control characters escaped).
+void append_json_escaped(std::string& out, std::string_view text);
+
 std::string_view reason_phrase(int status);
 
 }  // namespace portico::proxy

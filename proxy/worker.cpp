@@ -124,6 +124,17 @@ void Worker::make_request_id(std::string& out) {
     }
 }
 
+bool Worker::may_log_dry_run(uint64_t now_ns, uint64_t& suppressed) {
+    if (dry_run_logged_ns_ != 0 && now_ns - dry_run_logged_ns_ < 1'000'000'000) {
+        ++dry_run_suppressed_;
+        return false;
+    }
+    dry_run_logged_ns_ = now_ns;
+    suppressed = dry_run_suppressed_;
+    dry_run_suppressed_ = 0;
+    return true;
+}
+
 void Worker::on_connection(uv_stream_t* server, int status) {
     auto* self = static_cast<Worker*>(server->data);
     if (status < 0 || self->draining_) return;

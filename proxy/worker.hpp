@@ -20,6 +20,7 @@
 #include "proxy/background_refresh.hpp"
 #include "proxy/client_connection.hpp"
 #include "proxy/intrusive_list.hpp"
+#include "proxy/rate_limiter.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
@@ -34,6 +35,7 @@ struct SharedState {
     AccessLogSink access_log;
     std::atomic<int> connections{0};  // across workers, for limits.max_connections
     struct CacheRuntime* cache = nullptr;  // null: no cache (disabled, or its store could not open)
+    RateLimiter rate_limiter;  // one for all workers: a client may land on any of them; kept across reloads
     SharedState(core::ConfigHolder& holder, core::metrics::Registry& registry) : config(holder), metrics(registry) {}
 };
 
@@ -68,6 +70,10 @@ public:
     uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
     core::metrics::ThreadMetrics& metrics() { return metrics_; }
     CacheRuntime* cache() const { return shared_.cache; }
+    RateLimiter& rate_limiter() { return shared_.rate_limiter; }
+    // Dry-run rate limits log what they would have refused, at most once a second per worker: true
+    // when this one may log; `suppressed` says how many were not logged since the last line.
+    bool may_log_dry_run(uint64_t now_ns, uint64_t& suppressed);
     // Field views reused by the cache stage, so a lookup does not allocate.
     std::vector<cache::HeaderField>& request_fields() { return request_fields_; }
     std::vector<cache::HeaderField>& response_fields() { return response_fields_; }
@@ -140,6 +146,8 @@ private:
     bool access_log_json_ = false;
     bool access_log_enabled_ = true;
     std::string scratch_;
+    uint64_t dry_run_logged_ns_ = 0;
+    uint64_t dry_run_suppressed_ = 0;
     uint64_t id_state_[2];
     IntrusiveList<ClientConnection, &ClientConnection::hook> connections_;
     std::string start_error_;

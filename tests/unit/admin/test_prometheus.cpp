@@ -23,6 +23,7 @@ metrics::Snapshot small_snapshot() {
     odd.duration.counts[metrics::kDurationBounds.size()] = 1;
     odd.duration.sum_ns = 11'004'000'000;
     odd.ratelimit_rejected = 2;
+    odd.ratelimit_allowed = 9;
     metrics::RouteSnapshot rest;  // nothing counted: no series
     rest.pattern = "*";
     rest.id = 1;
@@ -81,6 +82,9 @@ BOOST_AUTO_TEST_CASE(exact_text_for_a_small_snapshot) {
         "\"2.5\"} 3\n" + bucket + "\"5\"} 3\n" + bucket + "\"10\"} 3\n" + bucket + "\"+Inf\"} 4\n" +
         "portico_http_request_duration_seconds_sum{" + route + "} 11.004\n" +
         "portico_http_request_duration_seconds_count{" + route + "} 4\n" +
+        "# HELP portico_ratelimit_allowed_total Requests a route's rate limit let through.\n"
+        "# TYPE portico_ratelimit_allowed_total counter\n"
+        "portico_ratelimit_allowed_total{" + route + "} 9\n"
         "# HELP portico_ratelimit_rejected_total Requests answered 429 by a route's rate limit.\n"
         "# TYPE portico_ratelimit_rejected_total counter\n"
         "portico_ratelimit_rejected_total{" + route + "} 2\n"

@@ -19,6 +19,8 @@ metrics::Snapshot snapshot() {
     api.codes[metrics::code_slot(502)] = 5;
     api.duration.counts[4] = 100;  // all in (5ms, 10ms]
     api.ratelimit_rejected = 3;
+    api.ratelimit_allowed = 40;
+    api.ratelimit_dry_run = 2;
     metrics::RouteSnapshot idle;
     idle.pattern = "*";
     idle.id = 1;
@@ -60,6 +62,10 @@ BOOST_AUTO_TEST_CASE(figures_and_percentiles) {
     BOOST_TEST(j["routes"][1]["latency_ms"]["p50"].is_null());  // no requests yet: no made-up figure
     BOOST_TEST(j["upstream"]["connects"] == 4);
     BOOST_TEST(j["ratelimit"]["rejected"] == 3);
+    BOOST_TEST(j["ratelimit"]["allowed"] == 40);
+    BOOST_TEST(j["ratelimit"]["dry_run"] == 2);
+    BOOST_TEST(api["ratelimit_allowed"] == 40);
+    BOOST_TEST(api["ratelimit_dry_run"] == 2);
     BOOST_TEST(j["config_reloads"]["error"] == 1);
     BOOST_TEST(j["process"]["resident_memory_bytes"] == 4096);
     BOOST_TEST(!j.contains("cache"));
