@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Per-route policies (issue 4) against nginx, in one run: gzip of a 100 KiB JSON response on every
 # request at level 1 and level 6 (portico's compression stage vs nginx's gzip filter, both proxying
-# the same origin), and compressed cache hits (portico stores the gzip variant; nginx proxy_cache
-# stores the plain response and its gzip filter compresses every hit). Every server process on one
+# the same origin), compressed cache hits (portico stores the gzip variant; nginx proxy_cache
+# stores the plain response and its gzip filter compresses every hit), and the cost of a rate limit
+# (a limited route vs an unlimited one in the same portico). Every server process on one
 # core, wrk alone on the other, rounds alternating which server goes first; prints medians, the
 # ratios portico/nginx and the issue's targets. See benchmarks/README.md for how to read it.
 #
 # Usage: benchmarks/route_policies.sh
 # Environment (defaults in brackets):
 #   PORTICO_BIN [build/portico]   the binary under test (build it Release first)
-#   SCENARIOS ["gzip1 gzip6 gziphit"]   which comparisons to run
+#   SCENARIOS ["gzip1 gzip6 gziphit ratelimit"]   which comparisons to run
 #   ROUNDS [5]  DURATION [10s]  WARMUP [3s]  CONNECTIONS [64]
 #   SERVER_CORE [0]  WRK_CORE [1]  RESULTS_DIR [benchmarks/results]  KEEP_TMP [0]
 # Exit status: 0 when the benchmark ran (whatever the figures), 1 on a setup failure (missing tool,
@@ -30,17 +31,27 @@ WRK_CORE=${WRK_CORE:-1}
 PORTICO_BIN=${PORTICO_BIN:-$repo/build/portico}
 RESULTS_DIR=${RESULTS_DIR:-$repo/benchmarks/results}
 KEEP_TMP=${KEEP_TMP:-0}
-SCENARIOS=${SCENARIOS:-gzip1 gzip6 gziphit}
+SCENARIOS=${SCENARIOS:-gzip1 gzip6 gziphit ratelimit}
 read -r -a scenarios <<<"$SCENARIOS"
 
-# What each scenario asks of each server: the URL path, and the Accept-Encoding wrk sends.
-declare -A path_of=(
-    [gzip1]=/gz1/100k.json [gzip6]=/gz6/100k.json [gziphit]=/hit/100k.json
+# Each scenario compares two servers (the second is the reference): what each is asked for, and
+# the Accept-Encoding wrk sends. "unlimited" is the same portico as "portico", on a route without
+# a rate limit.
+declare -A servers_of=(
+    [gzip1]="portico nginx" [gzip6]="portico nginx" [gziphit]="portico nginx" [ratelimit]="portico unlimited"
 )
+declare -A path_of=(
+    [gzip1:portico]=/gz1/100k.json [gzip1:nginx]=/gz1/100k.json
+    [gzip6:portico]=/gz6/100k.json [gzip6:nginx]=/gz6/100k.json
+    [gziphit:portico]=/hit/100k.json [gziphit:nginx]=/hit/100k.json
+    [ratelimit:portico]=/rl/1k.json [ratelimit:unlimited]=/free/1k.json
+)
+declare -A encoding_of=([gzip1]=gzip [gzip6]=gzip [gziphit]=gzip [ratelimit]=identity)
 declare -A text_of=(
     [gzip1]="gzip level 1 of a 100 KiB JSON response, every request (no cache)"
     [gzip6]="gzip level 6 of a 100 KiB JSON response, every request (no cache)"
     [gziphit]="compressed cache hits of a 100 KiB JSON response (level 1; nginx: proxy_cache + gzip)"
+    [ratelimit]="a rate-limited route (a token per request, never refused) vs an unlimited one, 1 KiB proxied"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -54,7 +65,7 @@ done
   cmake -S $repo -B $repo/build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $repo/build-release portico"
 ((${#scenarios[@]} > 0)) || bench_die "SCENARIOS is empty"
 for sc in "${scenarios[@]}"; do
-    [[ -n ${path_of[$sc]:-} ]] || bench_die "unknown scenario '$sc' (gzip1 gzip6 gziphit)"
+    [[ -n ${servers_of[$sc]:-} ]] || bench_die "unknown scenario '$sc' (${!servers_of[*]})"
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || bench_die "ROUNDS must be a positive integer, got '$ROUNDS'"
 for d in "$DURATION" "$WARMUP"; do
@@ -132,6 +143,13 @@ EOF
 for d in gz1 gz6 hit; do
     mkdir -p "$tmp/origin/www/$d"
     cp "$tmp/origin/www/100k.json" "$tmp/origin/www/$d/100k.json"
+done
+# The 1 KiB JSON of proxy_passthrough.sh, for the rate-limit comparison.
+"$BENCH_PY" -c 'import json, sys; d = {"id": 1, "items": list(range(10))}; s = json.dumps(d); s += " " * (1023 - len(s)); open(sys.argv[1], "w").write(s + "\n")' \
+    "$tmp/origin/www/1k.json"
+for d in rl free; do
+    mkdir -p "$tmp/origin/www/$d"
+    cp "$tmp/origin/www/1k.json" "$tmp/origin/www/$d/1k.json"
 done
 doc_bytes=$(stat -c %s "$tmp/origin/www/100k.json")
 
@@ -215,6 +233,9 @@ routes:
     "/gz1/*": { compression: { level: 1 } }
     "/gz6/*": { compression: { level: 6 } }
     "/hit/*": { compression: { level: 1 }, cache: { enabled: true } }
+    # never refuses (the bucket refills faster than any load here), but takes a token per request
+    "/rl/*": { compression: { enabled: false }, rate_limit: { rate: 10000000/s, burst: 10000000 } }
+    "/free/*": { compression: { enabled: false } }
 EOF
 
 # ---------------------------------------------------------------------------------------------
@@ -237,8 +258,9 @@ taskset -c "$SERVER_CORE" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "
     -g 'daemon off;' >"$tmp/nginx/stdout.log" 2>&1 &
 pid_of[nginx]=$!
 started_pids+=("${pid_of[nginx]}")
-port_of=([portico]=$portico_port [nginx]=$nginx_port)
-log_of=([portico]=$tmp/portico/stdout.log [nginx]=$tmp/nginx/error.log)
+pid_of[unlimited]=${pid_of[portico]}
+port_of=([portico]=$portico_port [nginx]=$nginx_port [unlimited]=$portico_port)
+log_of=([portico]=$tmp/portico/stdout.log [nginx]=$tmp/nginx/error.log [unlimited]=$tmp/portico/stdout.log)
 servers=(portico nginx)
 for s in "${servers[@]}"; do
     bench_wait_http "http://127.0.0.1:${port_of[$s]}/100k.json" "${pid_of[$s]}" 30 ||
@@ -263,22 +285,35 @@ decodes_to_original() {
         "$1" "$tmp/origin/www/100k.json"
 }
 for sc in "${scenarios[@]}"; do
-    for s in "${servers[@]}"; do
-        url="http://127.0.0.1:${port_of[$s]}${path_of[$sc]}"
+    for s in ${servers_of[$sc]}; do
+        url="http://127.0.0.1:${port_of[$s]}${path_of[$sc:$s]}"
         h="$tmp/runs/check-$sc-$s.h" b="$tmp/runs/check-$sc-$s.b"
         for _ in 1 2 3 4 5; do
-            code=$(curl -s -m 10 -H 'Accept-Encoding: gzip' -D "$h" -o "$b" -w '%{http_code}' "$url") || code=000
+            code=$(curl -s -m 10 -H "Accept-Encoding: ${encoding_of[$sc]}" -D "$h" -o "$b" -w '%{http_code}' "$url") ||
+                code=000
             [[ $code == 200 ]] || setup_failed "$s answered $code for $url" "${log_of[$s]}"
             [[ $sc != gziphit ]] && break
             grep -qiE '^x-cache(-status)?: *HIT' "$h" && break
             sleep 0.5  # the write-behind store commits in a moment
         done
-        grep -qi '^content-encoding: *gzip' "$h" || bench_die "$s did not gzip $url: $(tr -d '\r' <"$h" | tr '\n' ' ')"
-        decodes_to_original "$b" || bench_die "$s: the gzip body of $url does not decode to the document"
+        case $sc in
+            gzip*)
+                grep -qi '^content-encoding: *gzip' "$h" || bench_die "$s did not gzip $url: $(tr -d '\r' <"$h" | tr '\n' ' ')"
+                decodes_to_original "$b" || bench_die "$s: the gzip body of $url does not decode to the document"
+                ;;
+            ratelimit)
+                cmp -s "$b" "$tmp/origin/www/1k.json" || bench_die "$s: $url is not the 1 KiB document"
+                if [[ $s == portico ]]; then
+                    grep -qi '^ratelimit-limit:' "$h" || bench_die "portico: $url carries no RateLimit-Limit"
+                else
+                    grep -qi '^ratelimit-limit:' "$h" && bench_die "portico: $url is limited, it should not be"
+                fi
+                ;;
+        esac
         if [[ $sc == gziphit ]]; then
             grep -qiE '^x-cache(-status)?: *HIT' "$h" || bench_die "$s does not answer $url from its cache"
         fi
-        bench_log "$sc: $s answers gzip ($(stat -c %s "$b") bytes)$([[ $sc == gziphit ]] && echo ', from its cache')"
+        bench_log "$sc: $s answers as it should ($(stat -c %s "$b") bytes)"
     done
 done
 
@@ -325,7 +360,7 @@ run_wrk() {
     local url out timefile line pids p0 p1 o0 o1 origin_ticks0 origin_ticks1 kv real user sys
     local c0_busy c0_total c0_irq c1_busy c1_total c1_irq
     local -A r=()
-    url="http://127.0.0.1:${port_of[$server]}${path_of[$sc]}"
+    url="http://127.0.0.1:${port_of[$server]}${path_of[$sc:$server]}"
     out="$tmp/runs/$sc-$server-$round.txt"
     timefile="$tmp/runs/$sc-$server-$round.time"
     pids=$(bench_proc_tree "${pid_of[$server]}")
@@ -337,7 +372,7 @@ run_wrk() {
     origin_ticks0=$(bench_cpu_ticks $(bench_proc_tree "$origin_pid"))
     read -r c0_busy c0_total c0_irq < <(bench_core_jiffies "$SERVER_CORE")
     local TIMEFORMAT='%R %U %S'
-    if ! { time taskset -c "$WRK_CORE" wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency -H 'Accept-Encoding: gzip' \
+    if ! { time taskset -c "$WRK_CORE" wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency -H "Accept-Encoding: ${encoding_of[$sc]}" \
         -s "$here/lib/wrk_report.lua" "$url" >"$out" 2>&1; } 2>"$timefile"; then
         setup_failed "wrk failed against $server" "$out"
     fi
@@ -377,12 +412,13 @@ run_wrk() {
 }
 
 for sc in "${scenarios[@]}"; do
+    read -r -a pair <<<"${servers_of[$sc]}"
     bench_log "$sc: warm-up of $WARMUP against each server"
-    for server in "${servers[@]}"; do run_wrk "$sc" "$server" warmup "$WARMUP"; done
+    for server in "${pair[@]}"; do run_wrk "$sc" "$server" warmup "$WARMUP"; done
     bench_log "$sc: $ROUNDS rounds of $DURATION per server, wrk -t1 -c$CONNECTIONS on core $WRK_CORE, servers on core $SERVER_CORE"
     for ((round = 1; round <= ROUNDS; round++)); do
         # Alternate who goes first, so drift (thermal, other tenants) does not favour one server.
-        if ((round % 2)); then order=(portico nginx); else order=(nginx portico); fi
+        if ((round % 2)); then order=("${pair[0]}" "${pair[1]}"); else order=("${pair[1]}" "${pair[0]}"); fi
         for server in "${order[@]}"; do run_wrk "$sc" "$server" "$round" "$DURATION"; done
     done
 done

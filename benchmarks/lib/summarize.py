@@ -480,6 +480,10 @@ POLICY_TARGETS = {
     "gzip6": ("nginx", 1.0),
     "gziphit": ("nginx", 1.0),
 }
+# scenario -> (the reference run, the most server CPU per request portico may add, in %)
+POLICY_OVERHEADS = {
+    "ratelimit": ("unlimited", 3.0),
+}
 
 
 def main_policies(runs_path, facts_path):
@@ -545,16 +549,16 @@ def main_policies(runs_path, facts_path):
         servers = servers_of(sc)
         if not servers:
             continue
-        other = POLICY_TARGETS.get(sc, ("nginx", 1.0))[0]
+        other = (POLICY_TARGETS.get(sc) or POLICY_OVERHEADS.get(sc) or ("nginx",))[0]
         w(facts.get(f"text_{sc}", sc))
-        w(f"  {'':32}" + "".join(f"{s:>11}" for s in servers) + f"{'portico/' + other:>17}")
+        w(f"  {'':32}" + "".join(f"{s:>12}" for s in servers) + f"{'portico/' + other:>20}")
         for label, key, spec, ratio in metrics:
-            line = f"  {label:32}" + "".join(f"{fmt(spec, med(sc, s, key)):>11}" for s in servers)
+            line = f"  {label:32}" + "".join(f"{fmt(spec, med(sc, s, key)):>12}" for s in servers)
             if ratio and "portico" in servers and other in servers:
                 p, n = med(sc, "portico", key), med(sc, other, key)
-                line += f"{(f'{p / n:.2f}x' if n else 'n/a'):>17}"
+                line += f"{(f'{p / n:.2f}x' if n else 'n/a'):>20}"
             w(line)
-        errs = "".join(f"{int(sum(r['errors'] for r in rows if r['scenario'] == sc and r['server'] == s)):>11}"
+        errs = "".join(f"{int(sum(r['errors'] for r in rows if r['scenario'] == sc and r['server'] == s)):>12}"
                        for s in servers)
         w(f"  {'errors, all rounds (count)':32}{errs}")
         w("")
@@ -572,6 +576,15 @@ def main_policies(runs_path, facts_path):
         pairs = paired(sc, "portico", other, "rps")
         v = statistics.median(pairs) if pairs else float("nan")
         w(f"{f'{sc}: requests/s, portico/{other}':64}{v:>9.2f}x{'':>10}")
+    for sc in scenarios:
+        if sc not in POLICY_OVERHEADS:
+            continue
+        ref, most = POLICY_OVERHEADS[sc]
+        pairs = [(x - 1) * 100 for x in paired(sc, "portico", ref, "server_cpu_us")]
+        v = statistics.median(pairs) if pairs else float("nan")
+        span = f" (rounds {min(pairs):+.1f}%..{max(pairs):+.1f}%)" if pairs else ""
+        w(f"{f'{sc}: server CPU per request added, portico vs {ref}':64}{v:>+9.1f}%{f'< {most:.0f}%':>10}    "
+          f"{verdict(v < most)}{span}")
     w("    (medians of per-round paired ratios: each round runs both servers back to back)")
     if facts.get("portico_compression_stats"):
         w(f"  portico /stats compression after the runs: {facts['portico_compression_stats'][:400]}")
@@ -587,10 +600,10 @@ def main_policies(runs_path, facts_path):
         w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
     w("")
     w("per run:")
-    w(f"  {'scenario':9}{'server':8}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
+    w(f"  {'scenario':10}{'server':10}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
       f"{'origin':>8}{'wrk %':>7}{'core %':>8}{'other %':>9}{'errors':>8}")
     for r in rows:
-        w(f"  {r['scenario']:9}{r['server']:8}{int(r['round']):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.3f}"
+        w(f"  {r['scenario']:10}{r['server']:10}{int(r['round']):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.3f}"
           f"{r['p99_us'] / 1000:>9.3f}{r['max_us'] / 1000:>9.1f}{r['server_cpu_us']:>9.1f}{int(r['origin_requests']):>8}"
           f"{r['wrk_busy_pct']:>7.0f}{r['core_busy_pct']:>8.0f}{r['core_other_pct']:>9.0f}{int(r['errors']):>8}")
     print("\n".join(out))
