@@ -81,34 +81,7 @@ nofile=$(bench_raise_nofile 65536)
 # ---------------------------------------------------------------------------------------------
 # Temp dir, cleanup.
 
-tmp=$(mktemp -d /tmp/portico-bench-policies.XXXXXX)
-chmod 755 "$tmp"  # nginx workers run as an unprivileged user
-started_pids=()
-
-cleanup() {
-    local status=$? i
-    trap - EXIT INT TERM
-    for ((i = ${#started_pids[@]} - 1; i >= 0; i--)); do
-        bench_stop "${started_pids[i]}"
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        bench_log "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-setup_failed() {
-    local what=$1 log=$2
-    if [[ -s $log ]]; then
-        printf -- '--- last lines of %s ---\n' "$log" >&2
-        tail -n 20 "$log" >&2
-    fi
-    bench_die "$what"
-}
+bench_temp_dir /tmp/portico-bench-policies.XXXXXX
 
 # ---------------------------------------------------------------------------------------------
 # The documents, the configs.
@@ -246,10 +219,10 @@ taskset -c "$SERVER_CORE" nginx -p "$tmp/origin/" -c "$tmp/origin/nginx.conf" -e
 origin_pid=$!
 started_pids+=("$origin_pid")
 bench_wait_http "http://127.0.0.1:$origin_port/100k.json" "$origin_pid" 30 ||
-    setup_failed "the origin did not answer on 127.0.0.1:$origin_port" "$tmp/origin/error.log"
+    bench_setup_failed "the origin did not answer on 127.0.0.1:$origin_port" "$tmp/origin/error.log"
 
 "$PORTICO_BIN" -t --config "$tmp/portico/portico.yaml" >"$tmp/portico/check.log" 2>&1 ||
-    setup_failed "portico rejects the benchmark config" "$tmp/portico/check.log"
+    bench_setup_failed "portico rejects the benchmark config" "$tmp/portico/check.log"
 taskset -c "$SERVER_CORE" "$PORTICO_BIN" --config "$tmp/portico/portico.yaml" >"$tmp/portico/stdout.log" 2>&1 &
 declare -A pid_of port_of log_of
 pid_of[portico]=$!
@@ -264,14 +237,14 @@ log_of=([portico]=$tmp/portico/stdout.log [nginx]=$tmp/nginx/error.log [unlimite
 servers=(portico nginx)
 for s in "${servers[@]}"; do
     bench_wait_http "http://127.0.0.1:${port_of[$s]}/100k.json" "${pid_of[$s]}" 30 ||
-        setup_failed "$s did not answer on 127.0.0.1:${port_of[$s]}" "${log_of[$s]}"
+        bench_setup_failed "$s did not answer on 127.0.0.1:${port_of[$s]}" "${log_of[$s]}"
 done
 
 alive_or_die() {
     local s
-    kill -0 "$origin_pid" 2>/dev/null || setup_failed "the origin exited during the run" "$tmp/origin/error.log"
+    kill -0 "$origin_pid" 2>/dev/null || bench_setup_failed "the origin exited during the run" "$tmp/origin/error.log"
     for s in "${servers[@]}"; do
-        kill -0 "${pid_of[$s]}" 2>/dev/null || setup_failed "$s exited during the run" "${log_of[$s]}"
+        kill -0 "${pid_of[$s]}" 2>/dev/null || bench_setup_failed "$s exited during the run" "${log_of[$s]}"
     done
 }
 origin_requests() { wc -l <"$tmp/origin/access.log"; }
@@ -291,7 +264,7 @@ for sc in "${scenarios[@]}"; do
         for _ in 1 2 3 4 5; do
             code=$(curl -s -m 10 -H "Accept-Encoding: ${encoding_of[$sc]}" -D "$h" -o "$b" -w '%{http_code}' "$url") ||
                 code=000
-            [[ $code == 200 ]] || setup_failed "$s answered $code for $url" "${log_of[$s]}"
+            [[ $code == 200 ]] || bench_setup_failed "$s answered $code for $url" "${log_of[$s]}"
             [[ $sc != gziphit ]] && break
             grep -qiE '^x-cache(-status)?: *HIT' "$h" && break
             sleep 0.5  # the write-behind store commits in a moment
@@ -374,7 +347,7 @@ run_wrk() {
     local TIMEFORMAT='%R %U %S'
     if ! { time taskset -c "$WRK_CORE" wrk -t1 -c"$CONNECTIONS" -d"$duration" --latency -H "Accept-Encoding: ${encoding_of[$sc]}" \
         -s "$here/lib/wrk_report.lua" "$url" >"$out" 2>&1; } 2>"$timefile"; then
-        setup_failed "wrk failed against $server" "$out"
+        bench_setup_failed "wrk failed against $server" "$out"
     fi
     # shellcheck disable=SC2086
     p1=$(bench_cpu_ticks $pids)
@@ -385,9 +358,9 @@ run_wrk() {
     alive_or_die
     [[ $round == warmup ]] && return 0
 
-    line=$(grep '^RESULT ' "$out") || setup_failed "wrk printed no result against $server" "$out"
+    line=$(grep '^RESULT ' "$out") || bench_setup_failed "wrk printed no result against $server" "$out"
     for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
-    ((r[requests] > 0)) || setup_failed "no request completed against $server" "$out"
+    ((r[requests] > 0)) || bench_setup_failed "no request completed against $server" "$out"
     read -r real user sys <"$timefile"
     awk -v sc="$sc" -v s="$server" -v rd="$round" -v n="${r[requests]}" -v dus="${r[duration_us]}" \
         -v p50="${r[p50_us]}" -v p99="${r[p99_us]}" -v maxl="${r[max_us]}" -v dp=$((p1 - p0)) \

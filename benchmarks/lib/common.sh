@@ -126,3 +126,39 @@ bench_irq_in_task_time() {
     done
     echo unknown
 }
+
+# A temp dir for the run, and the cleanup of everything the script starts: sets `tmp` (mode 755:
+# nginx workers and other unprivileged children read it) and `started_pids` (append the PID of
+# every server started); on exit, Ctrl-C or SIGTERM, stops them newest first and removes the dir
+# unless KEEP_TMP=1. Usage: bench_temp_dir /tmp/portico-bench-NAME.XXXXXX (not in a subshell).
+bench_temp_dir() {
+    tmp=$(mktemp -d "$1")
+    chmod 755 "$tmp"
+    started_pids=()
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+    local status=$? i
+    trap - EXIT INT TERM
+    for ((i = ${#started_pids[@]} - 1; i >= 0; i--)); do
+        bench_stop "${started_pids[i]}"
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        bench_log "kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+    exit "$status"
+}
+
+# Shows the last lines of LOG (when it has any), then dies with WHAT. Usage: bench_setup_failed WHAT LOG
+bench_setup_failed() {
+    local what=$1 log=$2
+    if [[ -s $log ]]; then
+        printf -- '--- last lines of %s ---\n' "$log" >&2
+        tail -n 20 "$log" >&2
+    fi
+    bench_die "$what"
+}

@@ -180,6 +180,18 @@ def main():
     print("\n".join(out))
 
 
+def load_notes(w, rows, bounded):
+    """The notes on what bounded the runs: wrk's own core, and other processes on the servers' core."""
+    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
+    if busy:
+        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs: there req/s is bounded by the")
+        w(f"      load generator, not {bounded}; compare server CPU per request (and requests per CPU-second).")
+    other = [r for r in rows if r["core_other_pct"] >= 10]
+    if other:
+        w(f"note: in {len(other)} of {len(rows)} runs other processes took at least 10% of the server core;")
+        w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
+
+
 # ---------------------------------------------------------------------------------------------
 # cache_hits.sh: portico vs nginx proxy_cache vs Varnish, per document size.
 
@@ -293,14 +305,7 @@ def main_cache(runs_path, facts_path):
         w(f"  portico GET /cache after the runs: {facts['portico_cache_stats'][:400]}")
     w("")
 
-    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
-    if busy:
-        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs: there req/s is bounded by the")
-        w("      load generator, not the cache; compare server CPU per request (and requests per CPU-second).")
-    other = [r for r in rows if r["core_other_pct"] >= 10]
-    if other:
-        w(f"note: in {len(other)} of {len(rows)} runs other processes took at least 10% of the server core;")
-        w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
+    load_notes(w, rows, "the cache")
     w("")
     w("per run:")
     w(f"  {'server':8}{'size':>6}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
@@ -590,14 +595,7 @@ def main_policies(runs_path, facts_path):
         w(f"  portico /stats compression after the runs: {facts['portico_compression_stats'][:400]}")
     w("")
 
-    busy = [r for r in rows if r["wrk_busy_pct"] >= 95]
-    if busy:
-        w(f"note: wrk used >= 95% of its core in {len(busy)} of {len(rows)} runs: there req/s is bounded by the")
-        w("      load generator; compare server CPU per request (requests per CPU-second).")
-    noisy = [r for r in rows if r["core_other_pct"] >= 10]
-    if noisy:
-        w(f"note: in {len(noisy)} of {len(rows)} runs other processes took at least 10% of the server core;")
-        w("      rerun on a quiet machine before drawing conclusions from req/s or p99.")
+    load_notes(w, rows, "the server")
     w("")
     w("per run:")
     w(f"  {'scenario':10}{'server':10}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cpu us':>9}"
