@@ -60,7 +60,8 @@ void apply_compression_fields(MessageHead& response, const CompressionPlan& plan
 
 // A zlib deflate stream: gzip (RFC 1952) or HTTP's "deflate", the zlib format (RFC 1950; RFC 9110
 // §8.4.1.2). Sized like nginx's gzip filter: a small known length gets a smaller window and hash,
-// so many concurrent small responses do not cost 256 KiB each.
+// so many concurrent small responses do not cost 256 KiB each. A finished stream is kept by its
+// thread for the next Deflater of the same window and hash size (deflateReset; at most four).
 class Deflater {
 public:
     Deflater(cache::ContentCoding coding, int level, uint64_t size_hint);
@@ -76,6 +77,8 @@ public:
 
 private:
     std::unique_ptr<z_stream> stream_;
+    int bits_ = 15;
+    int mem_level_ = 8;
     bool ok_ = false;
 };
 
