@@ -374,14 +374,26 @@ bool ClientConnection::refuse_listen(const Message& m, std::string& replaced) {
 
 void ClientConnection::count(char type) {
     if (expected_ready_ == 0 && !unsynced_) cycle_started_ns = last_activity_ns;
+    if (copy_in_extended_) {
+        // The backend ignores Sync (and Flush) in copy-in mode: only CopyDone/CopyFail end it.
+        if (type == frontend::kCopyDone || type == frontend::kCopyFail) copy_in_extended_ = false;
+        if (type == frontend::kSync) return;
+    }
     switch (type) {
         case frontend::kQuery:
         case frontend::kFunctionCall:
             ++expected_ready_;
+            last_cycle_end_ = type;
             break;
         case frontend::kSync:
             ++expected_ready_;
             unsynced_ = false;
+            last_cycle_end_ = type;
+            ++syncs_since_execute_;
+            break;
+        case frontend::kExecute:
+            syncs_since_execute_ = 0;
+            unsynced_ = true;
             break;
         case frontend::kFlush:
         case frontend::kCopyData:
@@ -405,6 +417,17 @@ void ClientConnection::forward(std::string_view raw) {
     else pending_.append(raw);
 }
 
+void ClientConnection::copy_in_started() {
+    // COPY FROM STDIN through the extended protocol: the Sync sent right after its Execute (libpq
+    // sends them together) reaches the backend in copy-in mode and is ignored, so no ReadyForQuery
+    // answers it; the one after CopyDone does. Simple-protocol COPY (a Query) owes its own.
+    if (last_cycle_end_ == frontend::kSync && syncs_since_execute_ > 0) {
+        expected_ready_ -= syncs_since_execute_;
+        if (expected_ready_ < 0) expected_ready_ = 0;
+        copy_in_extended_ = true;
+    }
+}
+
 bool ClientConnection::ready_for_query_arrived(char status) {
     if (expected_ready_ > 0) --expected_ready_;
     uint64_t now = Pooler::now_ns();
@@ -421,7 +444,11 @@ bool ClientConnection::ready_for_query_arrived(char status) {
 void ClientConnection::linked(ServerConnection& server) {
     server_ = &server;
     last_activity_ns = Pooler::now_ns();
-    if (state_ == State::login_wait) finish_login();
+    if (state_ == State::login_wait) {
+        finish_login();
+        // Writing the login's answer may have found the client gone: then it gave the server back.
+        if (state_ == State::closed || closing_after_write_ || server_ != &server) return;
+    }
     if (!pending_.empty()) {
         server.append(pending_);
         clear_pending();

@@ -56,6 +56,8 @@ public:
     // The server reached ReadyForQuery: one expected answer fewer. True when the client's work is
     // all answered (nothing outstanding, nothing unsynced, no half-sent message).
     bool ready_for_query_arrived(char status);
+    // The server answered CopyInResponse: COPY FROM STDIN started.
+    void copy_in_started();
     // The pooler linked a server (now or after it was synced): send what the client queued.
     void linked(ServerConnection& server);
     void unlinked() { server_ = nullptr; }
@@ -137,6 +139,10 @@ private:
     int expected_ready_ = 0;  // ReadyForQuery still owed for the Query/Sync/FunctionCall sent
     bool unsynced_ = false;   // extended-protocol messages sent since the last Sync
     bool in_part_ = false;    // forwarding a streamed message
+    // COPY FROM STDIN through the extended protocol: Syncs sent after its Execute are not answered.
+    char last_cycle_end_ = 0;      // Query or Sync: what ended the last cycle the client sent
+    int syncs_since_execute_ = 0;
+    bool copy_in_extended_ = false;
     bool negotiate_minor_ = false;
     std::vector<std::string> unknown_protocol_options_;
 };

@@ -85,7 +85,14 @@ MessageReader::Status MessageReader::first_part(std::string_view bytes, size_t t
 }
 
 MessageReader::Status MessageReader::next_part(Message& out) {
-    // The buffer was handed out whole when streaming began, so the rest comes straight from in_.
+    // Bytes moved to the buffer by a feed() before the caller drained come first, in order.
+    if (buf_pos_ < buf_.size()) {
+        size_t n = std::min(part_left_, buf_.size() - buf_pos_);
+        part_left_ -= n;
+        out = Message{part_type_, {}, std::string_view(buf_).substr(buf_pos_, n), true, false, part_left_ == 0};
+        buf_pos_ += n;
+        return Status::message;
+    }
     if (in_.empty()) return Status::need_more;
     size_t n = std::min(part_left_, in_.size());
     part_left_ -= n;

@@ -215,6 +215,11 @@ void PoolService::on_drain_check(uv_timer_t* timer) {
     auto* self = static_cast<PoolService*>(timer->data);
     if (!self->pooler_->drained() && Pooler::now_ns() < self->drain_deadline_ns_) return;
     // Done, or out of time: whatever is left is closed, and the loop ends once its handles have.
+    // From here no other thread may touch async_ (it is being closed).
+    {
+        std::lock_guard lock(self->mutex_);
+        self->loop_done_ = true;
+    }
     self->pooler_->close_everything();
     uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), nullptr);
@@ -225,8 +230,8 @@ void PoolService::reload(std::shared_ptr<const conf::Config> config) {
         std::lock_guard lock(mutex_);
         if (loop_done_) return;
         pending_config_ = std::move(config);
+        uv_async_send(&async_);  // under the lock: the pool thread cannot close async_ meanwhile
     }
-    uv_async_send(&async_);
 }
 
 void PoolService::request_drain(std::chrono::milliseconds timeout) {
@@ -235,8 +240,8 @@ void PoolService::request_drain(std::chrono::milliseconds timeout) {
         if (loop_done_ || !thread_.joinable()) return;
         drain_requested_ = true;
         drain_timeout_ = timeout;
+        uv_async_send(&async_);
     }
-    uv_async_send(&async_);
 }
 
 bool PoolService::call(std::function<void()> fn) {
@@ -249,8 +254,8 @@ bool PoolService::call(std::function<void()> fn) {
             if (!loop_done_) fn();
             done->set_value();
         });
+        uv_async_send(&async_);
     }
-    uv_async_send(&async_);
     return answered.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
 }
 

@@ -21,6 +21,8 @@ constexpr uint64_t kMs = 1'000'000;  // ns
 constexpr uint64_t kOverflowDelayNs = 250 * kMs;
 // A client must finish logging in within this (PgBouncer's client_login_timeout).
 constexpr uint64_t kLoginTimeoutNs = 60'000 * kMs;
+// After a failed connect, the next attempt waits this long (from the sweep, not the failure).
+constexpr uint64_t kConnectBackoffNs = 500 * kMs;
 
 uint64_t ms_to_ns(conf::Duration d) { return static_cast<uint64_t>(d.count()) * kMs; }
 
@@ -47,6 +49,8 @@ std::vector<std::pair<std::string, std::string>> parse_conninfo(const std::strin
 struct CancelWork {
     uv_work_t req;
     CancelHandle handle;
+    Pooler* pooler = nullptr;
+    uint64_t server_id = 0;
 };
 }  // namespace
 
@@ -195,6 +199,13 @@ bool Pooler::must_retire(const ServerConnection& server) const {
 void Pooler::make_idle(ServerConnection& server) {
     Pool& pool = server.pool();
     server.set_client(nullptr);
+    // Idle before any close below, so server_closing does not count it as linked a second time.
+    server.set_state(ServerConnection::State::idle);
+    if (server.cancels_in_flight > 0) {
+        // A cancel sent for the previous client may still land: it must not hit the next one's query.
+        server.close("a cancel request for its previous client is still on its way");
+        return;
+    }
     if (must_retire(server)) {
         if (!draining_) pool.counters.server_recycles++;
         server.close("recycled");
@@ -206,7 +217,6 @@ void Pooler::make_idle(ServerConnection& server) {
         server.close("overflow server no longer needed");
         return;
     }
-    server.set_state(ServerConnection::State::idle);
     server.last_used_ns = now_ns();
     pool.idle.push_back(&server);
     serve_waiters(pool);
@@ -214,29 +224,43 @@ void Pooler::make_idle(ServerConnection& server) {
 
 void Pooler::serve_waiters(Pool& pool) {
     if (draining_) return;
-    while (!pool.paused && !pool.waiting.empty() && !pool.idle.empty()) {
+    while (!pool.paused && !pool.waiting.empty()) {
+        ServerConnection* server = take_idle(pool);
+        if (server == nullptr) break;
         ClientConnection* client = pool.waiting.front();
         pool.waiting.pop_front();
         client->waiting = false;
         pool.counters.wait_us += (now_ns() - client->wait_started_ns) / 1000;
         client->wait_started_ns = 0;
-        ServerConnection* server = pool.idle.back();
-        pool.idle.pop_back();
         give(*server, *client);
     }
     if (pool.paused) return;
+    // Right after a failed connect, new attempts wait for the sweep: a database that refuses is
+    // not hammered, and a connect failing inside open_server cannot recurse back here.
+    if (pool.last_connect_failure_ns != 0 && now_ns() - pool.last_connect_failure_ns < kConnectBackoffNs) return;
     // One connecting server per waiting client, up to pool_size; overflow is the sweep's call.
     int uncovered = static_cast<int>(pool.waiting.size()) - pool.connecting;
     while (uncovered-- > 0 && pool.servers < pool.settings.pool_size && !pool.settings.conninfo.empty()) open_server(pool);
 }
 
-void Pooler::acquire(ClientConnection& client) {
-    Pool& pool = *client.pool();
-    if (!draining_ && !pool.paused && pool.waiting.empty() && !pool.idle.empty()) {
+ServerConnection* Pooler::take_idle(Pool& pool) {
+    while (!pool.idle.empty()) {
         ServerConnection* server = pool.idle.back();
         pool.idle.pop_back();
-        give(*server, client);
-        return;
+        if (!must_retire(*server)) return server;
+        pool.counters.server_recycles++;
+        server->close("recycled");  // idle: server_closing finds it no longer listed
+    }
+    return nullptr;
+}
+
+void Pooler::acquire(ClientConnection& client) {
+    Pool& pool = *client.pool();
+    if (!draining_ && !pool.paused && pool.waiting.empty()) {
+        if (ServerConnection* server = take_idle(pool)) {
+            give(*server, client);
+            return;
+        }
     }
     client.waiting = true;
     client.wait_started_ns = now_ns();
@@ -265,6 +289,9 @@ void Pooler::continue_link(ServerConnection& server) {
     std::string sql = sync_query(client->wanted(), server.params());
     if (!sql.empty()) {
         server.pool().counters.server_param_syncs++;
+        server.synced_params_id = 0;  // unknown until the SET is answered
+        server.syncing_for = client->wanted();
+        server.syncing_id = client->params_id();
         server.run_internal({sql}, ServerConnection::After::link);
         return;
     }
@@ -294,17 +321,18 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
             return continue_link(server);
         case ServerConnection::After::link:
             if (ok) {
+                // Recorded whether or not the client is still there: the server has these values now.
                 ServerParams& params = server.params();
-                if (client != nullptr) {
-                    params.applied = applied_after_sync(client->wanted(), params);
-                    // Known good from now on: reported ones with the spelling the server reports back.
-                    if (pool.canonical.size() >= Pool::kMaxRemembered) pool.canonical.clear();  // re-learnt
-                    for (const Param& w : client->wanted()) {
-                        const std::string* now = params.current_value(w.name);
-                        pool.canonical[{w.name, w.value}] = now != nullptr ? *now : w.value;
-                    }
+                params.applied = applied_after_sync(server.syncing_for, params);
+                server.synced_params_id = server.syncing_id;
+                if (pool.canonical.size() >= Pool::kMaxRemembered) pool.canonical.clear();  // re-learnt
+                // Known good from now on: reported ones with the spelling the server reports back.
+                for (const Param& w : server.syncing_for) {
+                    const std::string* now = params.current_value(w.name);
+                    pool.canonical[{w.name, w.value}] = now != nullptr ? *now : w.value;
                 }
             }
+            server.syncing_for.clear();
             if (client == nullptr) return make_idle(server);
             if (!ok) {
                 // The client asked for a parameter value the server refuses: Postgres would refuse the
@@ -334,6 +362,8 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
 void Pooler::release(ServerConnection& server) {
     Pool& pool = server.pool();
     ClientConnection* client = server.client();
+    // Its reading may have been paused for this client's slow reads: the next user must be heard.
+    server.resume_reading();
     if (client != nullptr) client->unlinked();
     server.set_client(nullptr);
     pool.linked--;
@@ -423,7 +453,9 @@ void Pooler::server_closing(ServerConnection& server, ServerConnection::State wa
     if (was != ServerConnection::State::connecting && was != ServerConnection::State::idle) {
         core::log(core::LogLevel::info, "pool", "database {} user {}: server closed: {}", pool.database, pool.server_user, reason);
     }
-    serve_waiters(pool);
+    // A slot freed: waiters may get a new server — but never straight from a failed connect (the
+    // sweep retries after kConnectBackoffNs), or a connect that fails at once would recurse.
+    if (was != ServerConnection::State::connecting) serve_waiters(pool);
 }
 
 void Pooler::fail_waiters(Pool& pool, const std::string& reason) {
@@ -461,6 +493,9 @@ void Pooler::cancel(int32_t pid, std::string_view key) {
     auto* work = new CancelWork{};
     work->req.data = work;
     work->handle = server->cancel_handle();
+    work->pooler = this;
+    work->server_id = server->id();
+    server->cancels_in_flight++;
     uv_queue_work(
         loop_, &work->req,
         [](uv_work_t* req) {
@@ -470,7 +505,16 @@ void Pooler::cancel(int32_t pid, std::string_view key) {
                 core::log(core::LogLevel::warn, "pool", "cancel request failed: {}", error);
             }
         },
-        [](uv_work_t* req, int) { delete static_cast<CancelWork*>(req->data); });
+        [](uv_work_t* req, int) {
+            auto* w = static_cast<CancelWork*>(req->data);
+            w->pooler->cancel_done(w->server_id);
+            delete w;
+        });
+}
+
+void Pooler::cancel_done(uint64_t server_id) {
+    auto it = servers_.find(server_id);
+    if (it != servers_.end() && it->second->cancels_in_flight > 0) it->second->cancels_in_flight--;
 }
 
 // ---- pause, drain, timeouts ------------------------------------------------------------------
@@ -500,7 +544,10 @@ void Pooler::begin_drain() {
     for (auto& [id, c] : clients_) clients.push_back(c.get());
     for (ClientConnection* c : clients) {
         // Clients between transactions go now; those with work in flight when it is answered.
-        if (c->server() == nullptr) c->fail("57P01", "terminating connection due to administrator command");
+        ServerConnection* s = c->server();
+        bool between = s == nullptr || (s->state() == ServerConnection::State::linked && s->transaction_status() == 'I' &&
+                                        c->idle_between_transactions());
+        if (between) c->fail("57P01", "terminating connection due to administrator command");
     }
     std::vector<ServerConnection*> idle;
     for (auto& [id, s] : servers_)
@@ -542,6 +589,7 @@ void Pooler::sweep() {
                 fmt::format("No server connection to database \"{}\" became free within {} ms.", pool->database,
                             cfg.query_wait_timeout.count()));
         }
+        if (!pool->paused && !draining_ && !pool->waiting.empty()) serve_waiters(*pool);  // connect retries
         if (!pool->paused && !draining_ && !pool->waiting.empty() &&
             elapsed(now, pool->waiting.front()->wait_started_ns) > kOverflowDelayNs && pool->connecting == 0 &&
             pool->servers < pool->max_servers() && !pool->settings.conninfo.empty()) {

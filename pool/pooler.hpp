@@ -118,6 +118,7 @@ public:
     // Cancel keys handed to clients.
     void register_cancel(ClientConnection& client, int32_t& pid, std::string& key);
     void cancel(int32_t pid, std::string_view key);
+    void cancel_done(uint64_t server_id);  // a PQcancel finished (on this loop)
 
     // Pause/resume: new transactions wait; in-flight ones finish. "" = every database. Returns the
     // databases affected, or an empty list for an unknown name.
@@ -141,6 +142,8 @@ private:
     void open_server(Pool& pool);
     void serve_waiters(Pool& pool);
     void give(ServerConnection& server, ClientConnection& client);
+    // The most recently used idle server still fit for use (retired ones are closed on the way).
+    ServerConnection* take_idle(Pool& pool);
     void continue_link(ServerConnection& server);
     void finish_link(ServerConnection& server);
     void make_idle(ServerConnection& server);

@@ -276,11 +276,14 @@ bool ServerConnection::handle_message(const Message& m) {
     }
     if (m.type == backend::kParameterStatus) {
         if (auto p = parse_parameter_status(m.body)) params_.set_current(lowercase(p->name), p->value);
-        if (state_ == State::linked) synced_params_id = 0;  // the client SET something itself
+        // A client's own SET, a reset, a sync: the last synced set no longer describes this server
+        // (a finished sync records its set again).
+        if (state_ != State::idle) synced_params_id = 0;
     }
     switch (state_) {
         case State::linked:
             client_->append_from_server(m.raw);
+            if (m.type == backend::kCopyInResponse) client_->copy_in_started();
             if (m.type == backend::kReadyForQuery && !m.body.empty()) {
                 tx_status_ = m.body[0];
                 if (client_->ready_for_query_arrived(tx_status_) && tx_status_ == 'I' && pooler_.transaction_mode()) {

@@ -68,7 +68,11 @@ public:
     void set_state(State s) { state_ = s; }
     Pool& pool() { return *pool_; }
     ClientConnection* client() const { return client_; }
-    void set_client(ClientConnection* c) { client_ = c; }
+    // A deferred release belongs to the client it was decided for: any change of client drops it.
+    void set_client(ClientConnection* c) {
+        client_ = c;
+        release_after_read_ = false;
+    }
     ServerParams& params() { return params_; }
     char transaction_status() const { return tx_status_; }
     int32_t backend_pid() const { return backend_pid_; }
@@ -86,6 +90,11 @@ public:
     // The parameter set (Pool::params_id_for) this server was last brought to; 0 = unknown (a client
     // changed a reported parameter, or a reset ran).
     uint64_t synced_params_id = 0;
+    // The parameter set a SET/RESET under way is for, kept so a client leaving during it does not
+    // leave the server's state unknown.
+    Params syncing_for;
+    uint64_t syncing_id = 0;
+    int cancels_in_flight = 0;  // PQcancel calls on the thread pool that may still hit this backend
 
 private:
     static void on_poll(uv_poll_t* handle, int status, int events);

@@ -280,6 +280,11 @@ int Process::kill_and_wait() {
     return *exit_code_;
 }
 
+bool sanitized_build(pid_t pid) {
+    std::string maps = read_file(fmt::format("/proc/{}/maps", pid));
+    return maps.find("libasan") != std::string::npos || maps.find("libtsan") != std::string::npos;
+}
+
 uint64_t proc_status_kib(pid_t pid, std::string_view field) {
     std::ifstream in(fmt::format("/proc/{}/status", pid));
     std::string line;

@@ -99,6 +99,10 @@ private:
 
 // VmRSS / VmHWM of a process in KiB (from /proc/PID/status), 0 when unreadable.
 uint64_t proc_status_kib(pid_t pid, std::string_view field);
+// True for a sanitizer build of the process (it maps libasan/libtsan, or links them statically,
+// which leaves the symbol in its maps too): ASan's quarantine and shadow memory make RSS
+// meaningless as a bound there.
+bool sanitized_build(pid_t pid);
 
 // ---------------------------------------------------------------------------------------------
 // An AF_UNIX SOCK_DGRAM socket the test binds and hands to portico as $NOTIFY_SOCKET.

@@ -178,7 +178,10 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_of_a_large_result_holds_portico_memory_bounde
     BOOST_REQUIRE(PQsetSingleRowMode(c.conn) == 1);
     std::this_thread::sleep_for(2s);
     uint64_t rss_kib = proc_status_kib(stack.portico->pid(), "VmRSS");
-    BOOST_TEST(rss_kib < 64u * 1024, "portico RSS while the client stalls: " << rss_kib << " KiB");
+    BOOST_TEST_MESSAGE("portico RSS while the client stalls: " << rss_kib << " KiB");
+    if (!sanitized_build(stack.portico->pid())) {
+        BOOST_TEST(rss_kib < 64u * 1024, "portico RSS while the client stalls: " << rss_kib << " KiB");
+    }
     long rows = 0;
     while (PGresult* r = PQgetResult(c.conn)) {
         if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) ++rows;

@@ -267,4 +267,45 @@ BOOST_AUTO_TEST_CASE(listen_in_transaction_mode_is_refused_clearly) {
     BOOST_TEST(stack.pool_stats()["listens_refused"].get<int>() == 4);
 }
 
+BOOST_AUTO_TEST_CASE(regressions_from_review) {
+    PoolSetup setup;
+    setup.pool_size = "1";
+    PoolStack stack(setup);
+    stack.pg.psql("CREATE TABLE copied (x int)", "app");
+    {
+        // COPY FROM STDIN through the extended protocol: libpq's Sync after Execute is ignored by
+        // the backend in copy-in mode; the server must still come back after the COPY.
+        PgConn a(stack.conninfo());
+        PGresult* r = PQexecParams(a.conn, "COPY copied FROM STDIN", 0, nullptr, nullptr, nullptr, nullptr, 0);
+        BOOST_TEST(PQresultStatus(r) == PGRES_COPY_IN);
+        PQclear(r);
+        BOOST_REQUIRE(PQputCopyData(a.conn, "1\n2\n3\n", 6) == 1);
+        BOOST_REQUIRE(PQputCopyEnd(a.conn, nullptr) == 1);
+        while ((r = PQgetResult(a.conn)) != nullptr) {
+            BOOST_TEST(PQresultStatus(r) == PGRES_COMMAND_OK);
+            PQclear(r);
+        }
+        PgConn b(stack.conninfo());
+        BOOST_TEST(b.value("SELECT count(*) FROM copied") == "3");  // the only server was released
+    }
+    {
+        // A client that stalls on a result over the back-pressure mark pauses its server's reads;
+        // the server must be heard again by the next client.
+        PgConn a(stack.conninfo());
+        BOOST_REQUIRE(PQsendQuery(a.conn, "SELECT repeat('x', 1000) FROM generate_series(1, 3000)") == 1);
+        BOOST_REQUIRE(PQsetSingleRowMode(a.conn) == 1);
+        std::this_thread::sleep_for(400ms);
+        while (PGresult* r = PQgetResult(a.conn)) PQclear(r);
+        PgConn b(stack.conninfo());
+        BOOST_TEST(b.value("SELECT 'heard'") == "heard");
+    }
+    {
+        // A client that leaves while its startup parameters are being set must not leave them to
+        // the next client.
+        for (int i = 0; i < 5; ++i) PgConn y(stack.conninfo("postgres", "app", "options='-c statement_timeout=1234'"));
+        PgConn plain(stack.conninfo());
+        BOOST_TEST(plain.value("SHOW statement_timeout") == "0");
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

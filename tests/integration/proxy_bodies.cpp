@@ -47,15 +47,8 @@ struct PatternCheck {
     }
 };
 
-// ASan's quarantine and shadow memory make RSS meaningless as a bound: a sanitizer build of
-// portico maps libasan/libtsan (or links them statically, which leaves the symbol in maps too).
-bool sanitized(pid_t pid) {
-    std::string maps = read_file(fmt::format("/proc/{}/maps", pid));
-    return maps.find("libasan") != std::string::npos || maps.find("libtsan") != std::string::npos;
-}
-
 void check_peak_rss(pid_t pid, uint64_t hwm_kib, const char* what) {
-    if (sanitized(pid)) {
+    if (sanitized_build(pid)) {
         BOOST_TEST_MESSAGE(fmt::format("sanitizer build: RSS bound not checked ({} peaked at {} KiB)", what, hwm_kib));
         return;
     }
