@@ -191,4 +191,23 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_of_a_large_result_holds_portico_memory_bounde
     BOOST_TEST(c.value("SELECT 'next'") == "next");
 }
 
+BOOST_AUTO_TEST_CASE(a_conninfo_that_fails_at_once_is_retried_calmly) {
+    PoolSetup setup;
+    setup.pool_size = "2";
+    setup.query_wait_timeout = "2s";
+    PoolStack stack(setup);
+    PgConn holder(stack.conninfo());
+    holder.value("BEGIN");
+    holder.value("SELECT 1");  // one server linked, so the pool is never empty of servers
+    // libpq fails this at once (no such socket): a connect that fails inside the pooler's own call.
+    stack.reload([&](PoolSetup& s) { s.conninfo = "host=" + stack.dir.file("nowhere") + " port=1 dbname=app"; });
+    PgConn waiter(stack.conninfo());
+    BOOST_TEST(!waiter.sqlstate_of("SELECT 1").empty());  // an error after at most query_wait_timeout
+    BOOST_TEST(stack.portico->process().running());
+    json p = stack.pool_stats();
+    // Retried from the sweep with a back-off, not in a tight loop (a few per second at most).
+    BOOST_TEST(p["server_connect_failures"].get<int>() < 20, p.dump());
+    holder.value("COMMIT");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
