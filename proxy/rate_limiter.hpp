@@ -44,7 +44,7 @@ BucketVerdict take_token(TokenBucket& bucket, const BucketLimits& limits, uint64
 
 class RateLimiter {
 public:
-    // `capacity` buckets in all (rounded down to whole sets). 2^18 buckets take 8 MiB, allocated
+    // `capacity` buckets in all (rounded down to whole sets). 2^18 buckets of 24 bytes take 6 MiB, allocated
     // (zeroed lazily by the kernel) on the first limited request.
     static constexpr size_t kDefaultCapacity = size_t{1} << 18;
     static constexpr size_t kWays = 8;     // slots per set: the most a lookup compares
@@ -71,6 +71,7 @@ private:
         uint64_t key = 0;  // 0: free
         TokenBucket bucket;
     };
+    static_assert(sizeof(TokenBucket) == 16, "a slot is 24 bytes: the table's size in the README depends on it");
     struct alignas(64) Shard {
         std::mutex mutex;
     };
