@@ -92,34 +92,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Temp dir, cleanup.
 
-tmp=$(mktemp -d /tmp/portico-bench-pool.XXXXXX)
-chmod 755 "$tmp"
-started_pids=()
-
-cleanup() {
-    local status=$? i
-    trap - EXIT INT TERM
-    for ((i = ${#started_pids[@]} - 1; i >= 0; i--)); do
-        bench_stop "${started_pids[i]}"
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        bench_log "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-setup_failed() {
-    local what=$1 log=$2
-    if [[ -s $log ]]; then
-        printf -- '--- last lines of %s ---\n' "$log" >&2
-        tail -n 20 "$log" >&2
-    fi
-    bench_die "$what"
-}
+bench_temp_dir /tmp/portico-bench-pool.XXXXXX  # sets tmp and started_pids; cleans up on exit
 
 mapfile -t ports < <(bench_free_ports 5)
 ((${#ports[@]} == 5)) || bench_die "could not pick free ports"
@@ -141,7 +114,7 @@ for locale in C.UTF-8 C; do
         --no-sync >"$tmp/pg/initdb.log" 2>&1; then
         break
     fi
-    [[ $locale == C ]] && setup_failed "initdb failed" "$tmp/pg/initdb.log"
+    [[ $locale == C ]] && bench_setup_failed "initdb failed" "$tmp/pg/initdb.log"
     find "$tmp/pg/data" -mindepth 1 -delete
 done
 # Durability off: this measures the poolers in front of the database, not the disk. Connections
@@ -156,14 +129,14 @@ started_pids+=("$pg_pid")
 pg_ready() { "$pg_bindir/pg_isready" -q -h "$pg_sock" -p "$pg_port" -U postgres -d postgres -t 1; }
 deadline=$((SECONDS + 60))
 until pg_ready; do
-    kill -0 "$pg_pid" 2>/dev/null || setup_failed "postgres exited at start" "$tmp/pg/postgres.log"
-    ((SECONDS < deadline)) || setup_failed "postgres did not accept connections within 60 s" "$tmp/pg/postgres.log"
+    kill -0 "$pg_pid" 2>/dev/null || bench_setup_failed "postgres exited at start" "$tmp/pg/postgres.log"
+    ((SECONDS < deadline)) || bench_setup_failed "postgres did not accept connections within 60 s" "$tmp/pg/postgres.log"
     sleep 0.1
 done
 pg_sql -c "CREATE DATABASE bench" >/dev/null
 bench_log "pgbench -i -s $SCALE"
 taskset -c "$CLIENT_CORE" "$pg_bindir/pgbench" -i -s "$SCALE" -q -h "$pg_sock" -p "$pg_port" -U postgres bench \
-    >"$tmp/pg/pgbench-init.log" 2>&1 || setup_failed "pgbench -i failed" "$tmp/pg/pgbench-init.log"
+    >"$tmp/pg/pgbench-init.log" 2>&1 || bench_setup_failed "pgbench -i failed" "$tmp/pg/pgbench-init.log"
 
 # ---------------------------------------------------------------------------------------------
 # The poolers.
@@ -214,7 +187,7 @@ EOF
             started_pids+=("${pid_of[pgbouncer]}")
             host_of[pgbouncer]=$tmp/pgbouncer port_of[pgbouncer]=$bouncer_port log_of[pgbouncer]=$tmp/pgbouncer/pgbouncer.log
             answers_within "$tmp/pgbouncer" "$bouncer_port" 20 ||
-                setup_failed "PgBouncer did not answer on $tmp/pgbouncer port $bouncer_port" "$tmp/pgbouncer/stdout.log"
+                bench_setup_failed "PgBouncer did not answer on $tmp/pgbouncer port $bouncer_port" "$tmp/pgbouncer/stdout.log"
             active+=(pgbouncer)
             ;;
         portico)
@@ -257,7 +230,7 @@ EOF
             started_pids+=("${pid_of[portico]}")
             host_of[portico]=$tmp/portico port_of[portico]=$portico_port log_of[portico]=$tmp/portico/stdout.log
             if ! bench_wait_http "http://127.0.0.1:$admin_port/health" "${pid_of[portico]}" 15; then
-                setup_failed "portico did not answer on its admin port 127.0.0.1:$admin_port" "$tmp/portico/stdout.log"
+                bench_setup_failed "portico did not answer on its admin port 127.0.0.1:$admin_port" "$tmp/portico/stdout.log"
             fi
             if ! answers_within "$tmp/portico" "$portico_port" 5; then
                 portico_note="pool not available in this build (nothing answered on $tmp/portico/.s.PGSQL.$portico_port)"
@@ -274,7 +247,7 @@ bench_log "targets: ${active[*]}"
 alive_or_die() {
     local t
     for t in "${active[@]}"; do
-        kill -0 "${pid_of[$t]}" 2>/dev/null || setup_failed "$t exited during the run" "${log_of[$t]}"
+        kill -0 "${pid_of[$t]}" 2>/dev/null || bench_setup_failed "$t exited during the run" "${log_of[$t]}"
     done
 }
 
@@ -379,7 +352,7 @@ run_pgbench() {
     if ! taskset -c "$CLIENT_CORE" "$pg_bindir/pgbench" -n -j1 -c "$clients" -T "$duration" "${extra[@]}" \
         -h "${host_of[$target]}" -p "${port_of[$target]}" -U postgres bench >"$out" 2>&1; then
         alive_or_die
-        setup_failed "pgbench failed against $target ($kase)" "$out"
+        bench_setup_failed "pgbench failed against $target ($kase)" "$out"
     fi
     t1=$(bench_cpu_ticks "${pooler_pids[@]}")
     read -r c1_busy c1_total c1_irq < <(bench_core_jiffies "$SERVER_CORE")
@@ -405,7 +378,7 @@ run_pgbench() {
             if (notours < 0) notours = 0
             printf "%s\t%s\t%s\t%d\t%.1f\t%.3f\t%.1f\t%d\t%d\t%s\t%s\t%.1f\t%.1f\n", k, t, r, c, tps, lat, conn, n,
                 failed + 0, cpu, pg, (ctotal > 0 ? cbusy / ctotal * 100 : 0), (ctotal > 0 ? notours / ctotal * 100 : 0)
-        }' "$out" >>"$runs" || setup_failed "no tps in pgbench's output against $target ($kase)" "$out"
+        }' "$out" >>"$runs" || bench_setup_failed "no tps in pgbench's output against $target ($kase)" "$out"
     tail -n1 "$runs" | awk -F'\t' '{
         printf "round %s %-12s %-9s %9.1f tps  latency %.2f ms  pooler %s us/txn  postgres %s us/txn  core %.0f%% (other %.0f%%)  failed %d\n",
             $3, $1, $2, $5, $6, ($10 == "" ? "-" : $10), $11, $12, $13, $9 }' >&2
