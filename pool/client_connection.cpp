@@ -16,6 +16,7 @@
 #include "pool/startup.hpp"
 #include "pool/statement_guard.hpp"
 #include "pool/userlist.hpp"
+#include "pool/wire.hpp"
 
 namespace portico::pool {
 
@@ -31,6 +32,8 @@ ReaderLimits client_limits() {
     ReaderLimits limits;
     limits.max_message = size_t(1) << 30;
     limits.stream_above = 256 * 1024;
+    // A Parse is kept whole: its text is what another server is given to prepare it again.
+    limits.whole_types = "P";
     return limits;
 }
 
@@ -142,7 +145,10 @@ void ClientConnection::after_read() {
         if (server_ != nullptr && server_->queued() > kHighWater) pause_reading();
         return;
     }
-    if (!pending_.empty() && server_ == nullptr && !waiting) pooler_.acquire(*this);
+    if (!pending_.empty() && server_ == nullptr && !waiting) {
+        if (answer_without_server()) return flush_to_client();
+        pooler_.acquire(*this);
+    }
     // A waiting client keeps being read (so a client that gives up leaves the queue at once, and no
     // epoll_ctl pair is spent per queued transaction) until it has queued more than the high mark.
     if (pending_.size() > kHighWater) pause_reading();
@@ -326,7 +332,7 @@ bool ClientConnection::handle_typed(const Message& m) {
     if (m.part) {
         if (m.first) count(m.type);
         in_part_ = !m.last;
-        forward(m.raw);
+        forward(m);
         return true;
     }
     if (m.type == frontend::kTerminate) {
@@ -340,11 +346,14 @@ bool ClientConnection::handle_typed(const Message& m) {
     if (pooler_.transaction_mode() && (m.type == frontend::kQuery || m.type == frontend::kParse)) {
         std::string replaced;
         if (refuse_listen(m, replaced)) {
-            forward(replaced);
+            Message refusal = m;
+            refusal.raw = replaced;
+            refusal.body = std::string_view(replaced).substr(5);
+            forward(refusal);
             return true;
         }
     }
-    forward(m.raw);
+    forward(m);
     return true;
 }
 
@@ -412,9 +421,91 @@ void ClientConnection::clear_pending() {
     else pending_.clear();
 }
 
-void ClientConnection::forward(std::string_view raw) {
-    if (server_ != nullptr && server_->state() == ServerConnection::State::linked) server_->append(raw);
-    else pending_.append(raw);
+void ClientConnection::forward(const Message& m) {
+    if (server_ == nullptr || server_->state() != ServerConnection::State::linked) {
+        pending_.append(m.raw);  // through the tracker once a server is linked (forward_pending)
+    } else if (pooler_.transaction_mode()) {
+        forward_tracked(*server_, m);
+    } else {
+        server_->append(m.raw);
+    }
+}
+
+StatementTracker::Link ClientConnection::link_to(ServerConnection& server) {
+    return {pool_->statements, server.statements, server.dirt, pool_->counters, pooler_.statement_capacity(), params_id_};
+}
+
+void ClientConnection::forward_tracked(ServerConnection& server, const Message& m) {
+    tracker_.client_message(link_to(server), m, server.outgoing(), out_);
+}
+
+bool ClientConnection::from_server(ServerConnection& server, const Message& m) {
+    if (!pooler_.transaction_mode()) {
+        out_.append(m.raw);
+        return true;
+    }
+    return tracker_.server_message(link_to(server), m, out_);
+}
+
+bool ClientConnection::answer_without_server() {
+    if (pooler_.statement_capacity() == 0 || expected_ready_ != 1 || unsynced_ || in_part_) return false;
+    // Exactly a Parse, maybe Flushes, and the Sync that ends them.
+    std::string_view rest = pending_;
+    Message parse;
+    bool have_parse = false;
+    bool synced = false;
+    while (rest.size() >= 5) {
+        size_t total = 1 + wire::load_u32(rest.data() + 1);
+        if (rest.size() < total || synced) return false;
+        char type = rest[0];
+        if (type == frontend::kParse && !have_parse) {
+            parse.type = type;
+            parse.raw = rest.substr(0, total);
+            parse.body = rest.substr(5, total - 5);
+            have_parse = true;
+        } else if (type == frontend::kSync && have_parse) {
+            synced = true;
+        } else if (type != frontend::kFlush) {
+            return false;
+        }
+        rest.remove_prefix(total);
+    }
+    if (!rest.empty() || !synced) return false;
+    if (!tracker_.parse_without_server(pool_->statements, params_id_, parse, pool_->counters)) return false;
+    append_parse_complete(out_);
+    append_ready_for_query(out_, TransactionStatus::idle);
+    expected_ready_ = 0;
+    cycle_started_ns = 0;
+    clear_pending();
+    return true;
+}
+
+void ClientConnection::forward_pending(ServerConnection& server) {
+    if (!pooler_.transaction_mode()) {
+        server.append(pending_);
+        return;
+    }
+    // What was queued before this server was known: whole messages, then maybe the first bytes of
+    // one still streaming in (its next parts come through forward()).
+    std::string_view rest = pending_;
+    while (rest.size() >= 5) {
+        Message m;
+        m.type = rest[0];
+        size_t total = 1 + wire::load_u32(rest.data() + 1);
+        if (rest.size() >= total) {
+            m.raw = rest.substr(0, total);
+            m.body = rest.substr(5, total - 5);
+            rest.remove_prefix(total);
+        } else {
+            m.raw = rest;
+            m.part = true;
+            m.first = true;
+            m.last = false;
+            rest = {};
+        }
+        forward_tracked(server, m);
+    }
+    if (!rest.empty()) server.append(rest);  // never: a queued message always has its header
 }
 
 void ClientConnection::copy_in_started() {
@@ -450,8 +541,10 @@ void ClientConnection::linked(ServerConnection& server) {
         if (state_ == State::closed || closing_after_write_ || server_ != &server) return;
     }
     if (!pending_.empty()) {
-        server.append(pending_);
+        forward_pending(server);
         clear_pending();
+        flush_to_client();  // answers the tracker gave at once (a Parse the server already had)
+        if (state_ == State::closed || server_ != &server) return;
         server.flush();
     } else if (pooler_.transaction_mode() && idle_between_transactions()) {
         // Linked only to learn parameters at login: the server goes straight back.

@@ -17,6 +17,7 @@
 #include "pool/message_reader.hpp"
 #include "pool/scram.hpp"
 #include "pool/session_params.hpp"
+#include "pool/statement_tracker.hpp"
 
 namespace portico::pool {
 
@@ -52,6 +53,9 @@ public:
 
     // From the server linked to this client: bytes to pass on (flushed by flush_to_client()).
     void append_from_server(std::string_view bytes) { out_.append(bytes); }
+    // A whole message from the linked server, through the statement tracker in transaction mode.
+    // False when it was the answer to the pooler's own message and the client does not see it.
+    bool from_server(ServerConnection& server, const Message& m);
     void flush_to_client();
     // The server reached ReadyForQuery: one expected answer fewer. True when the client's work is
     // all answered (nothing outstanding, nothing unsynced, no half-sent message).
@@ -60,7 +64,13 @@ public:
     void copy_in_started();
     // The pooler linked a server (now or after it was synced): send what the client queued.
     void linked(ServerConnection& server);
-    void unlinked() { server_ = nullptr; }
+    void unlinked() {
+        server_ = nullptr;
+        tracker_.link_lost();
+    }
+    // Everything this client sent has been answered, our own messages included.
+    bool statements_answered() const { return tracker_.answered(); }
+    const StatementTracker& statements() const { return tracker_; }
     // A server is being made ready for this client (pre-ping, parameter sync): it holds it already.
     void attach(ServerConnection* server) { server_ = server; }
     // Login finished on the server that learned the parameters.
@@ -103,7 +113,13 @@ private:
     bool handle_typed(const Message& m);
     void start_login();
     void authenticated();
-    void forward(std::string_view raw);
+    void forward(const Message& m);
+    // Transaction mode: messages go through the statement tracker on their way to `server`.
+    void forward_tracked(ServerConnection& server, const Message& m);
+    void forward_pending(ServerConnection& server);
+    // Queued work that needs no server (a Parse+Sync of a known statement): answered here.
+    bool answer_without_server();
+    StatementTracker::Link link_to(ServerConnection& server);
     void clear_pending();
     // Transaction mode: a Query or Parse that would LISTEN is replaced by one that fails with 0A000.
     bool refuse_listen(const Message& m, std::string& replaced);
@@ -136,6 +152,7 @@ private:
     std::string cancel_key_;
     std::string out_;       // to the client, written at the end of each read
     std::string pending_;   // to a server this client does not have yet
+    StatementTracker tracker_;  // transaction mode: named statements, session state
     int expected_ready_ = 0;  // ReadyForQuery still owed for the Query/Sync/FunctionCall sent
     bool unsynced_ = false;   // extended-protocol messages sent since the last Sync
     bool in_part_ = false;    // forwarding a streamed message

@@ -118,7 +118,7 @@ MessageReader::Status MessageReader::next(Message& out) {
         if (in_.size() >= hsize) {
             size_t total = check_header(in_.data());
             if (total == 0) return Status::error;
-            if (streams(total)) {
+            if (streams(total, in_[0])) {
                 std::string_view first = in_.substr(0, std::min(total, in_.size()));
                 in_.remove_prefix(first.size());
                 return first_part(first, total, out);
@@ -145,7 +145,7 @@ MessageReader::Status MessageReader::next(Message& out) {
     }
     size_t total = check_header(buf_.data() + buf_pos_);
     if (total == 0) return Status::error;
-    if (streams(total)) {
+    if (streams(total, buf_[buf_pos_])) {
         // What is buffered (the header and maybe some body) is the first part; the view stays
         // valid until the next call, which finds the buffer fully returned and clears it.
         std::string_view first = std::string_view(buf_).substr(buf_pos_, have);

@@ -46,6 +46,8 @@ struct ReaderLimits {
     size_t max_startup = kMaxStartupPacket;   // largest length word of a startup packet
     // Typed messages whose length word is above this come as parts (Message::part); 0 = never.
     size_t stream_above = 0;
+    // Types that always come whole, however long (a Parse: its text is kept to prepare it again).
+    std::string_view whole_types;
 };
 
 class MessageReader {
@@ -80,7 +82,10 @@ private:
     size_t check_header(const char* header);
     Status fail(ProtocolErrc code, std::string message);
     Message frame(std::string_view whole) const;
-    bool streams(size_t total) const { return phase_ == Phase::typed && limits_.stream_above != 0 && total - 1 > limits_.stream_above; }
+    bool streams(size_t total, char type) const {
+        return phase_ == Phase::typed && limits_.stream_above != 0 && total - 1 > limits_.stream_above &&
+               limits_.whole_types.find(type) == std::string_view::npos;
+    }
     Status first_part(std::string_view bytes, size_t total, Message& out);
     Status next_part(Message& out);
     void take_into_buffer(size_t n);

@@ -34,6 +34,15 @@ struct PoolCounters {
     uint64_t server_broken = 0;    // closed by the server or the network while in use
     uint64_t cancels = 0;          // cancel requests forwarded
     uint64_t listens_refused = 0;  // LISTEN in transaction mode, answered 0A000
+    // Named prepared statements in transaction mode (statement_tracker.hpp).
+    uint64_t statements_prepared = 0;     // a client's Parse sent to a server that lacked it
+    uint64_t statements_reused = 0;       // a client's Parse answered by us: the server had it
+    uint64_t statements_reprepared = 0;   // our own Parse before a Bind/Describe on another server
+    uint64_t statements_evicted = 0;      // closed on a server by its max_prepared_statements LRU
+    uint64_t statements_closed_locally = 0;  // a client's Close answered by us
+    uint64_t statements_deallocated = 0;  // SQL DEALLOCATE name/ALL, DISCARD ALL on a client's own
+    uint64_t statements_invalidated = 0;  // renamed after `cached plan must not change result type`
+    uint64_t session_resets = 0;          // a server reset for SET/set_config/PREPARE/cursor/lock state
     // Clients.
     uint64_t logins = 0;
     uint64_t login_failures = 0;

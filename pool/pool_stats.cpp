@@ -84,6 +84,15 @@ nlohmann::json Pooler::stats_json() const {
         j["server_broken"] = c.server_broken;
         j["cancels"] = c.cancels;
         j["listens_refused"] = c.listens_refused;
+        j["statements_prepared"] = c.statements_prepared;
+        j["statements_reused"] = c.statements_reused;
+        j["statements_reprepared"] = c.statements_reprepared;
+        j["statements_evicted"] = c.statements_evicted;
+        j["statements_closed_locally"] = c.statements_closed_locally;
+        j["statements_deallocated"] = c.statements_deallocated;
+        j["statements_invalidated"] = c.statements_invalidated;
+        j["statements_registered"] = p->statements.size();
+        j["session_resets"] = c.session_resets;
         j["logins"] = c.logins;
         if (!p->last_connect_error.empty()) j["last_connect_error"] = p->last_connect_error;
         pools.push_back(std::move(j));
@@ -161,6 +170,22 @@ void Pooler::append_metrics(std::string& out) const {
          [](const Pool& p, uint64_t) { return double(p.counters.cancels); }},
         {"portico_pool_listens_refused_total", "counter", "LISTEN refused in transaction mode (0A000).",
          [](const Pool& p, uint64_t) { return double(p.counters.listens_refused); }},
+        {"portico_pool_statements_prepared_total", "counter", "Clients' named statements prepared on a server that lacked them.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_prepared); }},
+        {"portico_pool_statements_reused_total", "counter", "Clients' Parse answered by the pool: the server had the statement.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_reused); }},
+        {"portico_pool_statements_reprepared_total", "counter", "Statements prepared again on another server before a Bind or Describe.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_reprepared); }},
+        {"portico_pool_statements_evicted_total", "counter", "Statements closed on a server by the max_prepared_statements LRU.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_evicted); }},
+        {"portico_pool_statements_closed_locally_total", "counter", "Clients' Close of a named statement answered by the pool.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_closed_locally); }},
+        {"portico_pool_statements_deallocated_total", "counter", "SQL DEALLOCATE / DISCARD ALL applied to a client's own statements.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_deallocated); }},
+        {"portico_pool_statements_invalidated_total", "counter", "Statements renamed after 'cached plan must not change result type'.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_invalidated); }},
+        {"portico_pool_session_resets_total", "counter", "Servers reset before reuse because a client changed session state.",
+         [](const Pool& p, uint64_t) { return double(p.counters.session_resets); }},
     };
     uint64_t now = now_ns();
     for (const Family& f : families) {

@@ -65,6 +65,7 @@ Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config)
     std::string error = configure(std::move(config));
     if (!error.empty()) core::log(core::LogLevel::error, "pool", "{}", error);
     transaction_mode_ = config_->pool.mode == "transaction";
+    statements_enabled_ = transaction_mode_ && config_->pool.max_prepared_statements > 0;
     uv_timer_init(loop_, &sweep_timer_);
     sweep_timer_.data = this;
     uv_timer_start(&sweep_timer_, &Pooler::on_sweep, kSweepMs, kSweepMs);
@@ -351,10 +352,12 @@ void Pooler::internal_done(ServerConnection& server, ServerConnection::After aft
                 return;
             }
             pool.counters.server_resets++;
-            if (!transaction_mode_) {
-                server.params().applied.clear();  // DISCARD ALL reset them
+            if (!transaction_mode_ || server.dirt.parameters) {
+                server.params().applied.clear();  // DISCARD ALL / RESET ALL reset them
                 server.synced_params_id = 0;
             }
+            if (server.dirt.sql_statements) server.statements.clear();  // DEALLOCATE ALL
+            server.dirt = {};
             return make_idle(server);
     }
 }
@@ -364,6 +367,12 @@ void Pooler::release(ServerConnection& server) {
     ClientConnection* client = server.client();
     // Its reading may have been paused for this client's slow reads: the next user must be heard.
     server.resume_reading();
+    if (client != nullptr && !client->statements_answered()) {
+        // The statement tracker still expects answers: its picture of this server cannot be trusted.
+        core::log(core::LogLevel::warn, "pool", "server {}: released with answers still expected; closing it after reset",
+                  server.id());
+        server.retire = true;
+    }
     if (client != nullptr) client->unlinked();
     server.set_client(nullptr);
     pool.linked--;
@@ -373,6 +382,12 @@ void Pooler::release(ServerConnection& server) {
     // Session mode: the next client must not see this one's temp tables, SETs, prepared statements,
     // LISTENs or advisory locks.
     if (!transaction_mode_) reset.emplace_back("DISCARD ALL");
+    // Transaction mode: what the client changed beyond its transaction (SET, set_config, SQL
+    // PREPARE, holdable cursors, session advisory locks) is reset the narrowest way that clears it.
+    if (transaction_mode_ && server.dirt.any()) {
+        for (std::string& q : server.dirt.reset_queries()) reset.push_back(std::move(q));
+        pool.counters.session_resets++;
+    }
     if (!reset.empty()) {
         server.run_internal(reset, ServerConnection::After::release);
     } else {

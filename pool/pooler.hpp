@@ -4,6 +4,7 @@
 // on the pool thread's loop.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -21,6 +22,7 @@
 #include "pool/client_connection.hpp"
 #include "pool/pool_counters.hpp"
 #include "pool/server_connection.hpp"
+#include "pool/statements.hpp"
 #include "pool/userlist.hpp"
 
 namespace portico::pool {
@@ -72,6 +74,8 @@ public:
         return it->second;
     }
     static constexpr size_t kMaxRemembered = 10000;  // params_ids, canonical
+    // Named prepared statements of this pool's clients, shared by text (statements.hpp).
+    StatementRegistry statements;
     uint64_t last_connect_failure_ns = 0;
     std::string last_connect_error;
 
@@ -89,6 +93,12 @@ public:
     std::string configure(std::shared_ptr<const conf::Config> config);
     const conf::PoolConfig& config() const { return config_->pool; }
     bool transaction_mode() const { return transaction_mode_; }
+    // Transaction mode with pool.max_prepared_statements > 0: clients' statements are renamed and
+    // carried across servers (statement_tracker.hpp); 0 passes them through unchanged.
+    // Whether statements are carried is fixed at start (like the mode); the bound follows reloads.
+    size_t statement_capacity() const {
+        return statements_enabled_ ? std::max<size_t>(1, static_cast<size_t>(config_->pool.max_prepared_statements)) : 0;
+    }
     const Userlist& userlist() const { return userlist_; }
     uv_loop_t* loop() const { return loop_; }
 
@@ -154,6 +164,7 @@ private:
     uv_loop_t* loop_;
     std::shared_ptr<const conf::Config> config_;
     bool transaction_mode_ = true;
+    bool statements_enabled_ = true;
     Userlist userlist_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
     std::unordered_map<uint64_t, std::unique_ptr<ClientConnection>> clients_;

@@ -27,6 +27,7 @@ ReaderLimits server_limits() {
     ReaderLimits limits;
     limits.max_message = size_t(1) << 31;
     limits.stream_above = 256 * 1024;
+    limits.whole_types = "EC";  // errors and command tags are read (statement_tracker.hpp)
     return limits;
 }
 }  // namespace
@@ -281,16 +282,18 @@ bool ServerConnection::handle_message(const Message& m) {
         if (state_ != State::idle) synced_params_id = 0;
     }
     switch (state_) {
-        case State::linked:
-            client_->append_from_server(m.raw);
+        case State::linked: {
+            // False when the message answered the pooler's own Parse, Close or Sync.
+            bool for_client = client_->from_server(*this, m);
             if (m.type == backend::kCopyInResponse) client_->copy_in_started();
             if (m.type == backend::kReadyForQuery && !m.body.empty()) {
                 tx_status_ = m.body[0];
-                if (client_->ready_for_query_arrived(tx_status_) && tx_status_ == 'I' && pooler_.transaction_mode()) {
+                if (for_client && client_->ready_for_query_arrived(tx_status_) && tx_status_ == 'I' && pooler_.transaction_mode()) {
                     release_after_read_ = true;
                 }
             }
             return true;
+        }
         case State::internal:
             if (m.type == backend::kErrorResponse && internal_error_.empty()) {
                 if (auto e = parse_error_fields(m.body)) {

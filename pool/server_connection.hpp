@@ -16,6 +16,8 @@
 #include "pool/backend.hpp"
 #include "pool/message_reader.hpp"
 #include "pool/session_params.hpp"
+#include "pool/statement_tracker.hpp"
+#include "pool/statements.hpp"
 
 typedef struct ssl_st SSL;
 
@@ -53,6 +55,7 @@ public:
     // Queue bytes for the server; flush() writes what the socket takes and waits for writability
     // for the rest.
     void append(std::string_view bytes) { out_.append(bytes); }
+    std::string& outgoing() { return out_; }  // append() for writers that build in place
     void flush();
     size_t queued() const { return out_.size() - out_pos_; }
 
@@ -95,6 +98,10 @@ public:
     Params syncing_for;
     uint64_t syncing_id = 0;
     int cancels_in_flight = 0;  // PQcancel calls on the thread pool that may still hit this backend
+    // Transaction mode: the clients' named statements prepared here, and what its last clients
+    // changed that must be reset before the next one (statement_tracker.hpp).
+    ServerStatements statements;
+    SessionDirt dirt;
 
 private:
     static void on_poll(uv_poll_t* handle, int status, int events);

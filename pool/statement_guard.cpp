@@ -101,6 +101,66 @@ bool starts_a_listen(std::string_view sql) {
     return false;
 }
 
+namespace {
+// An identifier at `i` as Postgres reads it; npos when there is none.
+size_t read_identifier(std::string_view s, size_t i, std::string& out) {
+    out.clear();
+    if (i >= s.size()) return std::string_view::npos;
+    if (s[i] == '"') {
+        for (++i; i < s.size(); ++i) {
+            if (s[i] != '"') {
+                out += s[i];
+            } else if (i + 1 < s.size() && s[i + 1] == '"') {
+                out += '"';
+                ++i;
+            } else {
+                return out.empty() ? std::string_view::npos : i + 1;
+            }
+        }
+        return std::string_view::npos;
+    }
+    if (!is_word_char(s[i]) || s[i] == '$' || std::isdigit(static_cast<unsigned char>(s[i]))) return std::string_view::npos;
+    for (; i < s.size() && is_word_char(s[i]); ++i) out += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+    return i;
+}
+
+bool contains_lowercase(std::string_view haystack, std::string_view needle) {
+    if (needle.size() > haystack.size()) return false;
+    for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+        size_t k = 0;
+        while (k < needle.size() && std::tolower(static_cast<unsigned char>(haystack[i + k])) == needle[k]) ++k;
+        if (k == needle.size()) return true;
+    }
+    return false;
+}
+}  // namespace
+
+std::optional<DeallocateCommand> parse_deallocate(std::string_view sql) {
+    size_t i = skip_blank(sql, 0);
+    if (!keyword_at(sql, i, "DEALLOCATE")) return std::nullopt;
+    i = skip_blank(sql, i + 10);
+    if (keyword_at(sql, i, "PREPARE")) i = skip_blank(sql, i + 7);
+    DeallocateCommand command;
+    if (keyword_at(sql, i, "ALL")) {
+        command.all = true;
+        i += 3;
+    } else {
+        i = read_identifier(sql, i, command.name);
+        if (i == std::string_view::npos) return std::nullopt;
+    }
+    i = skip_blank(sql, i);
+    if (i < sql.size() && sql[i] == ';') i = skip_blank(sql, i + 1);
+    if (i != sql.size()) return std::nullopt;
+    return command;
+}
+
+SessionEffects session_effects(std::string_view sql) {
+    SessionEffects effects;
+    effects.parameters = contains_lowercase(sql, "set_config");
+    effects.advisory_locks = contains_lowercase(sql, "advisory_lock");
+    return effects;
+}
+
 std::string refusal_statement(std::string_view message, std::string_view hint) {
     auto literal = [](std::string_view text) {
         std::string out = "'";

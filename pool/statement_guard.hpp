@@ -1,9 +1,12 @@
-// Statements transaction pooling cannot carry. LISTEN registers the *server* for notifications: in
+// Statements transaction pooling must look at. LISTEN registers the *server* for notifications: in
 // transaction mode the next transaction may run elsewhere and the notifications would be lost, or
 // delivered to another client. PgBouncer lets it through silently; Portico answers with an error
-// the app can act on (use session mode for listeners).
+// the app can act on (use session mode for listeners). DEALLOCATE names the client's own prepared
+// statements, which live on servers under other names (statement_tracker.hpp). set_config() and
+// session advisory locks change the server for whoever gets it next (a reset before reuse).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,5 +21,23 @@ bool starts_a_listen(std::string_view sql);
 // `message`, so the error reaches the client in stream order, and inside a transaction block
 // aborts it exactly as a real error would.
 std::string refusal_statement(std::string_view message, std::string_view hint);
+
+// `DEALLOCATE [PREPARE] name` or `DEALLOCATE [PREPARE] ALL` as the only statement of `sql` (blanks,
+// comments and one ';' around it allowed). The name as Postgres reads it: an unquoted identifier
+// lowercased, a quoted one exact ("" is a quote).
+struct DeallocateCommand {
+    bool all = false;
+    std::string name;
+};
+std::optional<DeallocateCommand> parse_deallocate(std::string_view sql);
+
+// What a statement may leave on the server beyond its transaction that no command tag reveals:
+// set_config(…, false) changes parameters like SET; pg_advisory_lock and friends (not the _xact_
+// ones) hold locks for the session. A plain substring test: a false positive costs one reset.
+struct SessionEffects {
+    bool parameters = false;
+    bool advisory_locks = false;
+};
+SessionEffects session_effects(std::string_view sql);
 
 }  // namespace portico::pool

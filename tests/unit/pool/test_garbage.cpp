@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(random_bytes_through_the_framer_and_parsers) {
             stream[at + 3] = char(byte(rng) & 1);
         }
         for (Phase phase : {Phase::startup, Phase::typed}) {
-            MessageReader r(phase, ReaderLimits{.max_message = 2048, .max_startup = 2048});
+            MessageReader r(phase, ReaderLimits{.max_message = 2048, .max_startup = 2048, .stream_above = 0, .whole_types = {}});
             r.feed(stream);
             Message m;
             while (r.next(m) == MessageReader::Status::message) {

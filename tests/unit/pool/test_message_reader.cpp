@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(minimum_lengths) {
 }
 
 BOOST_AUTO_TEST_CASE(oversize_refused_from_the_header_alone) {
-    MessageReader r(Phase::typed, ReaderLimits{.max_message = 100, .max_startup = kMaxStartupPacket});
+    MessageReader r(Phase::typed, ReaderLimits{.max_message = 100, .max_startup = kMaxStartupPacket, .stream_above = 0, .whole_types = {}});
     // At the limit: accepted.
     std::string ok = typed('Q', std::string(96, 'a'));
     r.feed(ok);
@@ -234,7 +234,7 @@ BOOST_AUTO_TEST_CASE(oversize_refused_from_the_header_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(oversize_header_split_across_reads) {
-    MessageReader r(Phase::typed, ReaderLimits{.max_message = 1000, .max_startup = kMaxStartupPacket});
+    MessageReader r(Phase::typed, ReaderLimits{.max_message = 1000, .max_startup = kMaxStartupPacket, .stream_above = 0, .whole_types = {}});
     std::string header = std::string(1, 'D') + be32(1u << 30);
     Message m;
     for (size_t i = 0; i < header.size(); ++i) {
@@ -298,9 +298,9 @@ struct Collected {
     int parts = 0;
     bool first_flags_ok = true;
 };
-Collected collect(const std::string& in, size_t step, size_t stream_above) {
+Collected collect(const std::string& in, size_t step, size_t stream_above, std::string_view whole_types = {}) {
     MessageReader r(Phase::typed, ReaderLimits{.max_message = 1 << 20, .max_startup = kMaxStartupPacket,
-                                               .stream_above = stream_above});
+                                               .stream_above = stream_above, .whole_types = whole_types});
     Collected c;
     bool inside = false;
     for (size_t at = 0; at < in.size(); at += step) {
@@ -351,4 +351,17 @@ BOOST_AUTO_TEST_CASE(the_threshold_is_on_the_length_word) {
     Collected over = collect(typed('d', body + "y"), 10, 1000);  // 1001: parts
     BOOST_TEST(over.whole.empty());
     BOOST_TEST(over.streamed.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(whole_types_never_stream) {
+    std::string big(5000, 'q');
+    std::string in = typed('P', big) + typed('d', big);
+    for (size_t step : {size_t(1), size_t(700), in.size()}) {
+        Collected c = collect(in, step, 1024, "P");
+        BOOST_TEST_CONTEXT("step " << step) {
+            BOOST_TEST_REQUIRE(c.whole.size() == 1u);
+            BOOST_TEST(c.whole[0] == "P:" + big);
+            BOOST_TEST(c.streamed.size() == 1u);  // the CopyData still streams
+        }
+    }
 }

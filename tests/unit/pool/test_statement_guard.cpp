@@ -28,3 +28,43 @@ BOOST_AUTO_TEST_CASE(refusal_is_one_do_block_with_quoted_text) {
     BOOST_TEST(s.find("'it''s refused'") != std::string::npos);
     BOOST_TEST(s.find("ERRCODE = '0A000'") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(deallocate_forms) {
+    auto d = parse_deallocate("DEALLOCATE s1");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(!d->all);
+    BOOST_TEST(d->name == "s1");
+    d = parse_deallocate("  deallocate PREPARE MyStmt ; ");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->name == "mystmt");  // unquoted identifiers fold to lower case
+    d = parse_deallocate("/* c */ DEALLOCATE \"My\"\"Stmt\"");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->name == "My\"Stmt");
+    d = parse_deallocate("DEALLOCATE ALL;");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->all);
+    d = parse_deallocate("DEALLOCATE prepare all");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->all);
+    d = parse_deallocate("DEALLOCATE _pg3_0");
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->name == "_pg3_0");
+}
+
+BOOST_AUTO_TEST_CASE(not_a_lone_deallocate) {
+    for (const char* sql : {"DEALLOCATE", "DEALLOCATE s1; SELECT 1", "SELECT 1; DEALLOCATE s1", "DEALLOCATEs1",
+                            "DEALLOCATE \"\"", "DEALLOCATE 1abc", "DEALLOCATE a b", "-- DEALLOCATE s1", "DISCARD ALL"}) {
+        BOOST_TEST_CONTEXT(sql) { BOOST_TEST(!parse_deallocate(sql).has_value()); }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(session_effects_found_in_text) {
+    BOOST_TEST(session_effects("SELECT set_config('search_path', 'x', false)").parameters);
+    BOOST_TEST(session_effects("select SET_CONFIG('a.b', '1', true)").parameters);  // conservative
+    BOOST_TEST(session_effects("SELECT pg_advisory_lock(1)").advisory_locks);
+    BOOST_TEST(session_effects("SELECT pg_try_advisory_lock_shared(1)").advisory_locks);
+    BOOST_TEST(!session_effects("SELECT pg_advisory_xact_lock(1)").advisory_locks);
+    SessionEffects none = session_effects("SELECT 1");
+    BOOST_TEST(!none.parameters);
+    BOOST_TEST(!none.advisory_locks);
+}

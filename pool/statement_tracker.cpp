@@ -1,0 +1,519 @@
+// The rewriting of a client's stream for its named prepared statements; see statement_tracker.hpp.
+#include "pool/statement_tracker.hpp"
+
+#include "pool/backend.hpp"
+#include "pool/builders.hpp"
+#include "pool/frontend.hpp"
+#include "pool/statement_guard.hpp"
+#include "pool/wire.hpp"
+
+namespace portico::pool {
+
+namespace {
+// A Bind streamed in parts names its portal and statement in its first bytes; a head this long
+// without both names is malformed, and goes to the server as it is (which refuses it).
+constexpr size_t kMaxBindHead = 64 * 1024;
+
+// Postgres's text when a prepared statement's result columns changed under it (ALTER TABLE).
+constexpr std::string_view kCachedPlanChanged = "cached plan must not change result type";
+
+// `raw` (an ErrorResponse) with every `from` in its fields replaced by `to`.
+std::string error_renamed(std::string_view body, std::string_view from, std::string_view to) {
+    auto fields = parse_error_fields(body);
+    std::string out;
+    size_t at = wire::begin_message(out, backend::kErrorResponse);
+    if (fields) {
+        for (const auto& [code, value] : fields->fields) {
+            out.push_back(code);
+            std::string text(value);
+            for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+                text.replace(pos, from.size(), to);
+            }
+            wire::put_cstring(out, text);
+        }
+    }
+    out.push_back('\0');
+    wire::finish_message(out, at);
+    return out;
+}
+
+std::string parse_complete() {
+    std::string s;
+    append_parse_complete(s);
+    return s;
+}
+
+std::string close_complete() {
+    std::string s;
+    append_close_complete(s);
+    return s;
+}
+}  // namespace
+
+std::vector<std::string> SessionDirt::reset_queries() const {
+    std::vector<std::string> q;
+    if (cursors) q.emplace_back("CLOSE ALL");
+    if (sql_statements) q.emplace_back("DEALLOCATE ALL");
+    if (advisory_locks) q.emplace_back("SELECT pg_advisory_unlock_all()");
+    if (parameters) q.emplace_back("RESET ALL");
+    return q;
+}
+
+const StatementRef* StatementTracker::find(std::string_view name) const {
+    auto it = statements_.find(name);
+    return it == statements_.end() ? nullptr : &it->second;
+}
+
+bool StatementTracker::parse_without_server(StatementRegistry& registry, uint64_t params_id, const Message& m,
+                                            PoolCounters& counters) {
+    auto p = parse_parse(m.body);
+    if (!p || p->statement.empty() || statements_.count(p->statement) != 0) return false;
+    StatementRef statement = registry.find(params_id, p->after_statement);
+    if (!statement || !statement->validated) return false;
+    statements_.emplace(std::string(p->statement), std::move(statement));
+    counters.statements_reused++;
+    return true;
+}
+
+void StatementTracker::link_lost() {
+    expected_.clear();
+    skipping_ = false;
+    unnamed_deallocate_.clear();
+    bind_head_.clear();
+    collecting_bind_ = false;
+}
+
+// ---- client → server -------------------------------------------------------------------------
+
+void StatementTracker::client_message(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+    if (m.part) return handle_part(link, m, to_server, to_client);
+    if (skipping_) {
+        // The server ignores everything up to the Sync: so do we (no renames, no answers owed).
+        to_server.append(m.raw);
+        if (m.type == frontend::kSync) {
+            skipping_ = false;
+            push({Kind::sync});
+        }
+        return;
+    }
+    handle_whole(link, m, to_server, to_client);
+}
+
+void StatementTracker::handle_whole(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+    switch (m.type) {
+        case frontend::kParse:
+            return parse(link, m, to_server, to_client);
+        case frontend::kBind:
+            return bind(link, m, to_server);
+        case frontend::kDescribe:
+            return describe(link, m, to_server);
+        case frontend::kClose:
+            return close(link, m, to_server, to_client);
+        case frontend::kExecute:
+            push({Kind::execute});
+            break;
+        case frontend::kSync:
+            push({Kind::sync});
+            break;
+        case frontend::kQuery:
+            return query(link, m, to_server);
+        case frontend::kFunctionCall:
+            push({Kind::query});
+            break;
+        default:  // Flush, CopyData, CopyDone, CopyFail: nothing answers them by themselves
+            break;
+    }
+    to_server.append(m.raw);
+}
+
+void StatementTracker::handle_part(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+    (void)to_client;
+    if (m.first) {
+        part_type_ = m.type;
+        if (skipping_) {
+            to_server.append(m.raw);
+            return;
+        }
+        if (m.type == frontend::kBind && link.capacity > 0) {
+            collecting_bind_ = true;
+            bind_head_.assign(m.raw);
+            return finish_bind_head(link, m.last, to_server);
+        }
+        if (m.type == frontend::kQuery || m.type == frontend::kFunctionCall) {
+            push({Kind::query});
+            // A text too long to hold is not looked at: assume it changed the session.
+            link.dirt.parameters = true;
+            link.dirt.advisory_locks = true;
+        }
+        if (m.type == frontend::kBind) push({Kind::bind});
+        to_server.append(m.raw);
+        return;
+    }
+    if (collecting_bind_) {
+        bind_head_.append(m.raw);
+        return finish_bind_head(link, m.last, to_server);
+    }
+    to_server.append(m.raw);
+}
+
+void StatementTracker::finish_bind_head(const Link& link, bool last, std::string& to_server) {
+    std::string_view head(bind_head_);
+    std::string_view body = head.size() > 5 ? head.substr(5) : std::string_view();
+    size_t portal_end = body.find('\0');
+    size_t statement_end = portal_end == std::string_view::npos ? portal_end : body.find('\0', portal_end + 1);
+    if (statement_end == std::string_view::npos) {
+        if (!last && head.size() < kMaxBindHead) return;  // wait for more of it
+        push({Kind::bind});
+        to_server.append(bind_head_);
+    } else {
+        std::string name(body.substr(portal_end + 1, statement_end - portal_end - 1));
+        auto it = name.empty() ? statements_.end() : statements_.find(name);
+        if (it == statements_.end()) {
+            push({Kind::bind});
+            to_server.append(bind_head_);
+        } else {
+            StatementRef statement = it->second;
+            ensure_prepared(link, statement, to_server, false);
+            // The length word counts the whole message: it changes by the names' difference.
+            uint32_t length = wire::load_u32(head.data() + 1);
+            length = length - static_cast<uint32_t>(name.size()) + static_cast<uint32_t>(statement->server_name.size());
+            to_server.push_back(frontend::kBind);
+            wire::put_u32(to_server, length);
+            to_server.append(body.substr(0, portal_end + 1));
+            wire::put_cstring(to_server, statement->server_name);
+            to_server.append(body.substr(statement_end + 1));
+            push({Kind::bind, statement});
+        }
+    }
+    bind_head_.clear();
+    collecting_bind_ = false;
+}
+
+void StatementTracker::parse(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+    auto p = parse_parse(m.body);
+    if (!p || p->statement.empty() || link.capacity == 0) {
+        // The unnamed statement lives only until the next unnamed Parse: no server switch can come
+        // between its Parse and its use within one transaction. A DEALLOCATE it carries is ours.
+        if (p && link.capacity > 0) {
+            if (auto d = parse_deallocate(p->query)) {
+                if (d->all) {
+                    unnamed_deallocate_.clear();
+                } else if (auto it = statements_.find(d->name); it != statements_.end()) {
+                    StatementRef statement = it->second;
+                    ensure_prepared(link, statement, to_server, false);
+                    unnamed_deallocate_ = d->name;
+                    std::string text = "DEALLOCATE " + statement->server_name;
+                    append_parse(to_server, "", text, p->param_types);
+                    push({Kind::parse});
+                    return;
+                }
+            }
+        }
+        if (p) {
+            SessionEffects e = session_effects(p->query);
+            link.dirt.parameters |= e.parameters;
+            link.dirt.advisory_locks |= e.advisory_locks;
+        }
+        push({Kind::parse});
+        to_server.append(m.raw);
+        return;
+    }
+    SessionEffects e = session_effects(p->query);
+    link.dirt.parameters |= e.parameters;
+    link.dirt.advisory_locks |= e.advisory_locks;
+    std::string name(p->statement);
+    if (auto it = statements_.find(name); it != statements_.end()) {
+        // Postgres refuses a second Parse of a name in use (42P05): let a server say so, about the
+        // statement this name stands for, and put the client's name back in its words.
+        StatementRef existing = it->second;
+        ensure_prepared(link, existing, to_server, false);
+        append_parse_renamed(to_server, *p, existing->server_name);
+        Expected expected{Kind::parse};
+        expected.statement = existing;
+        expected.client_name = name;
+        expected.duplicate = true;
+        push(std::move(expected));
+        return;
+    }
+    StatementRef statement = link.registry.intern(link.params_id, p->after_statement);
+    statements_.emplace(name, statement);
+    if (link.server.touch(statement->id)) {
+        // Already prepared on this server, by this client or another: answer it ourselves.
+        link.counters.statements_reused++;
+        Expected expected{Kind::synthetic, statement};
+        expected.client_name = name;  // undone if an error ahead of it skips it
+        expected.synthetic = parse_complete();
+        if (expected_.empty()) answer(std::move(expected.synthetic), to_client);
+        else push(std::move(expected));
+        return;
+    }
+    will_prepare(link, statement, to_server);
+    link.counters.statements_prepared++;
+    append_parse_renamed(to_server, *p, statement->server_name);
+    Expected expected{Kind::parse};
+    expected.statement = statement;
+    expected.client_name = name;
+    push(std::move(expected));
+}
+
+void StatementTracker::bind(const Link& link, const Message& m, std::string& to_server) {
+    auto b = parse_bind(m.body);
+    if (b && !b->statement.empty() && link.capacity > 0) {
+        if (auto it = statements_.find(b->statement); it != statements_.end()) {
+            StatementRef statement = it->second;
+            ensure_prepared(link, statement, to_server, false);
+            append_bind_renamed(to_server, *b, statement->server_name);
+            push({Kind::bind, statement});
+            return;
+        }
+    }
+    // Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
+    push({Kind::bind});
+    to_server.append(m.raw);
+}
+
+void StatementTracker::describe(const Link& link, const Message& m, std::string& to_server) {
+    auto d = parse_describe(m.body);
+    if (d && d->kind == TargetKind::portal) {
+        push({Kind::describe_portal});
+        to_server.append(m.raw);
+        return;
+    }
+    if (d && !d->name.empty() && link.capacity > 0) {
+        if (auto it = statements_.find(d->name); it != statements_.end()) {
+            StatementRef statement = it->second;
+            ensure_prepared(link, statement, to_server, false);
+            append_describe(to_server, TargetKind::statement, statement->server_name);
+            push({Kind::describe_statement, statement});
+            return;
+        }
+    }
+    push({Kind::describe_statement});
+    to_server.append(m.raw);
+}
+
+void StatementTracker::close(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+    auto c = parse_close(m.body);
+    if (!c || c->kind == TargetKind::portal || c->name.empty() || link.capacity == 0) {
+        push({Kind::close});
+        to_server.append(m.raw);
+        return;
+    }
+    // The client's name goes; the server keeps the statement for other clients until its LRU
+    // closes it. Closing a name that does not exist is no error in Postgres either.
+    statements_.erase(std::string(c->name));
+    link.counters.statements_closed_locally++;
+    Expected expected{Kind::synthetic};
+    expected.synthetic = close_complete();
+    if (expected_.empty()) answer(std::move(expected.synthetic), to_client);
+    else push(std::move(expected));
+}
+
+void StatementTracker::query(const Link& link, const Message& m, std::string& to_server) {
+    auto q = parse_query(m.body);
+    if (q) {
+        SessionEffects e = session_effects(q->sql);
+        link.dirt.parameters |= e.parameters;
+        link.dirt.advisory_locks |= e.advisory_locks;
+    }
+    if (q && link.capacity > 0) {
+        if (auto d = parse_deallocate(q->sql); d && !d->all) {
+            if (auto it = statements_.find(d->name); it != statements_.end()) {
+                StatementRef statement = it->second;
+                ensure_prepared(link, statement, to_server, true);
+                append_query(to_server, "DEALLOCATE " + statement->server_name);
+                Expected expected{Kind::query, statement};
+                expected.client_name = d->name;
+                expected.deallocate = true;
+                push(std::move(expected));
+                return;
+            }
+        }
+    }
+    push({Kind::query});
+    to_server.append(m.raw);
+}
+
+void StatementTracker::ensure_prepared(const Link& link, const StatementRef& statement, std::string& to_server, bool before_query) {
+    if (link.server.touch(statement->id)) return;
+    // Prepared by this client on another server (or evicted here): prepare it here first.
+    will_prepare(link, statement, to_server);
+    link.counters.statements_reprepared++;
+    append_parse_renamed(to_server, Parse{{}, {}, {}, 0, statement->body}, statement->server_name);
+    Expected expected{Kind::own_parse, statement};
+    expected.quiet = before_query;
+    push(std::move(expected));
+    if (before_query) {
+        // A simple Query must run whatever became of our Parse: a Sync ends its error skipping.
+        append_sync(to_server);
+        push({Kind::own_sync});
+    }
+}
+
+void StatementTracker::will_prepare(const Link& link, const StatementRef& statement, std::string& to_server) {
+    if (auto evicted = link.server.add(statement->id, statement->server_name, link.capacity)) {
+        link.counters.statements_evicted++;
+        append_close(to_server, TargetKind::statement, *evicted);
+        push({Kind::own_close});
+    }
+}
+
+// ---- server → client -------------------------------------------------------------------------
+
+void StatementTracker::answer(std::string bytes, std::string& to_client) { to_client.append(bytes); }
+
+void StatementTracker::write_due(std::string& to_client) {
+    while (!expected_.empty() && expected_.front().kind == Kind::synthetic) {
+        to_client.append(expected_.front().synthetic);
+        expected_.pop_front();
+    }
+}
+
+void StatementTracker::pop_front(std::string& to_client) {
+    if (!expected_.empty()) expected_.pop_front();
+    write_due(to_client);
+}
+
+bool StatementTracker::server_message(const Link& link, const Message& m, std::string& to_client) {
+    write_due(to_client);
+    if (m.type == backend::kCommandComplete && !m.part) command_complete(link, m.body);
+    if (m.part || expected_.empty()) {
+        to_client.append(m.raw);
+        return true;
+    }
+    Expected& head = expected_.front();
+    switch (m.type) {
+        case backend::kNoticeResponse:
+        case backend::kParameterStatus:
+        case backend::kNotificationResponse:
+            break;  // not an answer to anything in particular
+        case backend::kErrorResponse:
+            if (head.kind == Kind::query || head.kind == Kind::sync || head.kind == Kind::own_sync) break;
+            server_error(link, m.body, m.raw, to_client);
+            return true;
+        case backend::kReadyForQuery: {
+            // It ends the cycle at the front (anything before it would be a confusion of ours:
+            // resynchronise on the cycle's end rather than wait for answers that will not come).
+            bool own = false;
+            while (!expected_.empty()) {
+                Kind k = expected_.front().kind;
+                expected_.pop_front();
+                if (k == Kind::sync || k == Kind::query || k == Kind::own_sync) {
+                    own = k == Kind::own_sync;
+                    break;
+                }
+            }
+            if (!own) to_client.append(m.raw);
+            write_due(to_client);
+            return !own;
+        }
+        case backend::kParseComplete:
+        case backend::kCloseComplete: {
+            bool own = head.kind == Kind::own_parse || head.kind == Kind::own_close;
+            if (head.statement && (head.kind == Kind::parse || head.kind == Kind::own_parse) && !head.duplicate) {
+                head.statement->validated = true;
+            }
+            if (!own) to_client.append(m.raw);
+            pop_front(to_client);
+            return !own;
+        }
+        case backend::kBindComplete:
+        case backend::kNoData:
+            to_client.append(m.raw);
+            pop_front(to_client);
+            return true;
+        case backend::kRowDescription:
+        case backend::kCommandComplete:
+        case backend::kEmptyQueryResponse:
+        case backend::kPortalSuspended: {
+            bool ends = m.type == backend::kRowDescription
+                            ? head.kind == Kind::describe_statement || head.kind == Kind::describe_portal
+                            : head.kind == Kind::execute;
+            to_client.append(m.raw);
+            if (ends) pop_front(to_client);
+            return true;
+        }
+        default:  // DataRow, ParameterDescription, COPY, FunctionCallResponse: within the head's answer
+            break;
+    }
+    to_client.append(m.raw);
+    return true;
+}
+
+void StatementTracker::command_complete(const Link& link, std::string_view body) {
+    auto c = parse_command_complete(body);
+    if (!c) return;
+    std::string_view tag = c->tag;
+    if (tag == "SET" || tag == "RESET") {
+        link.dirt.parameters = true;
+    } else if (tag == "PREPARE") {
+        link.dirt.sql_statements = true;
+    } else if (tag == "DECLARE CURSOR") {
+        link.dirt.cursors = true;
+    } else if (tag == "DISCARD ALL" || tag == "DEALLOCATE ALL") {
+        // Every statement on this server is gone, the pooler's included; the client's own are
+        // gone for it too. DISCARD ALL also reset the parameters.
+        link.server.clear();
+        statements_.clear();
+        link.counters.statements_deallocated++;
+        if (tag == "DISCARD ALL") link.dirt.parameters = true;
+    } else if (tag == "DEALLOCATE" && !expected_.empty()) {
+        Expected& head = expected_.front();
+        std::string name;
+        if (head.deallocate) {
+            name = head.client_name;
+        } else if (head.kind == Kind::execute) {
+            name = std::move(unnamed_deallocate_);
+            unnamed_deallocate_.clear();
+        }
+        auto it = name.empty() ? statements_.end() : statements_.find(name);
+        if (it != statements_.end()) {
+            link.server.remove(it->second->id);
+            statements_.erase(it);
+            link.counters.statements_deallocated++;
+        }
+    }
+}
+
+void StatementTracker::server_error(const Link& link, std::string_view body, std::string_view raw, std::string& to_client) {
+    Expected head = std::move(expected_.front());
+    expected_.pop_front();
+    auto fields = parse_error_fields(body);
+    if (head.statement && fields && fields->message() == kCachedPlanChanged) {
+        // DDL changed the statement's result columns: this server's copy is useless, and every
+        // other server's would fail the same way. A new name makes each prepare it afresh.
+        link.server.remove(head.statement->id);
+        link.registry.renew(*head.statement);
+        link.counters.statements_invalidated++;
+    }
+    if (head.kind == Kind::own_parse && head.quiet) {
+        // Our Parse before a simple Query failed (an aborted transaction): the Query itself will
+        // say why; our Sync follows.
+        undo(link, head);
+    } else if (head.kind == Kind::parse && head.duplicate) {
+        to_client.append(error_renamed(body, head.statement->server_name, head.client_name));
+    } else {
+        undo(link, head);
+        to_client.append(raw);
+    }
+    if (head.kind == Kind::own_parse && head.quiet) return write_due(to_client);
+    // The server now skips everything up to the next Sync: what we expected from it, it will not
+    // send, and the Parses among them never ran.
+    while (!expected_.empty() && expected_.front().kind != Kind::sync && expected_.front().kind != Kind::own_sync) {
+        undo(link, expected_.front());
+        expected_.pop_front();
+    }
+    if (expected_.empty()) skipping_ = true;
+}
+
+void StatementTracker::undo(const Link& link, const Expected& e) {
+    if (e.kind == Kind::own_parse && e.statement) link.server.remove(e.statement->id);
+    bool client_parse = (e.kind == Kind::parse || e.kind == Kind::synthetic) && !e.client_name.empty();
+    if (!client_parse || !e.statement || e.duplicate) return;
+    // The server has the statement only if someone else's Parse put it there.
+    if (e.kind == Kind::parse) link.server.remove(e.statement->id);
+    auto it = statements_.find(e.client_name);
+    if (it != statements_.end() && it->second == e.statement) statements_.erase(it);
+}
+
+}  // namespace portico::pool
