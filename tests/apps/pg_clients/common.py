@@ -17,7 +17,8 @@ import uuid
 
 
 class CheckFailed(Exception):
-    """A result that is not what Postgres must answer."""
+    """A result that is not what Postgres must answer. A `details` dict, when set, is added to the
+    failure's JSON line (e.g. how many queries failed and how)."""
 
 
 def check(condition, what):
@@ -96,7 +97,9 @@ def report(driver, driver_version, args, work):
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
         target = f"user {args.user} database {args.dbname} at {args.host} port {args.port}"
         message = f"{driver}_check ({target}): {type(e).__name__}: {e}".strip()
-        print(json.dumps({"ok": False, "driver": driver, "driver_version": driver_version, "error": message}))
+        failure = dict(getattr(e, "details", None) or {})
+        failure.update(ok=False, driver=driver, driver_version=driver_version, error=message)
+        print(json.dumps(failure, sort_keys=True, default=str))
         print(message, file=sys.stderr)
         sys.exit(1)
     result.update(ok=True, driver=driver, driver_version=driver_version,
