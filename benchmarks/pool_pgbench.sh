@@ -25,18 +25,7 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$here/lib/common.sh"
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-15}
-WARMUP=${WARMUP:-5}
-SCALE=${SCALE:-10}
-POOL_SIZE=${POOL_SIZE:-20}
-# As in the issue's reference setup: Postgres and the pooler share SERVER_CORE, pgbench has
-# CLIENT_CORE alone. Every µs the pooler spends is taken from the database.
-SERVER_CORE=${SERVER_CORE:-0}
-CLIENT_CORE=${CLIENT_CORE:-1}
-PORTICO_BIN=${PORTICO_BIN:-$repo/build-release/portico}
-RESULTS_DIR=${RESULTS_DIR:-$repo/benchmarks/results}
-KEEP_TMP=${KEEP_TMP:-0}
+bench_pool_defaults  # ROUNDS DURATION WARMUP SCALE POOL_SIZE SERVER_CORE CLIENT_CORE PORTICO_BIN RESULTS_DIR KEEP_TMP
 TARGETS=${TARGETS:-direct pgbouncer portico}
 CASES=${CASES:-select-50 select-500 tpcb-50 tpcb-500 extended-50}
 read -r -a targets <<<"$TARGETS"
@@ -45,16 +34,7 @@ read -r -a cases <<<"$CASES"
 # ---------------------------------------------------------------------------------------------
 # Checks before anything starts.
 
-pg_bindir=$(pg_config --bindir 2>/dev/null || true)
-if [[ ! -x $pg_bindir/postgres ]]; then
-    pg_bindir=$(find /usr/lib/postgresql -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n1 | xargs -r dirname)
-fi
-[[ -n $pg_bindir && -x $pg_bindir/postgres ]] || bench_die "PostgreSQL server programs not found (run .ci/setup-deps as root)"
-for tool in "$pg_bindir/initdb" "$pg_bindir/pgbench" "$pg_bindir/psql" "$pg_bindir/pg_isready"; do
-    [[ -x $tool ]] || bench_die "$tool not found (run .ci/setup-deps as root)"
-done
-command -v taskset >/dev/null || bench_die "taskset not found (run .ci/setup-deps as root)"
-[[ -x $BENCH_PY ]] || bench_die "$BENCH_PY not found (run .ci/setup-deps as root)"
+bench_find_pg_bindir  # sets pg_bindir
 for n in "$ROUNDS" "$DURATION" "$WARMUP" "$SCALE" "$POOL_SIZE"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || bench_die "ROUNDS, DURATION, WARMUP, SCALE and POOL_SIZE are positive integers (seconds for the durations): got '$n'"
 done
@@ -72,22 +52,7 @@ for c in "${cases[@]}"; do
     [[ $c =~ ^(select|tpcb|extended)-([1-9][0-9]*)$ ]] || bench_die "cases look like select-50, tpcb-500, extended-50: got '$c'"
     ((BASH_REMATCH[2] > max_clients)) && max_clients=${BASH_REMATCH[2]}
 done
-if (($(nproc) < 2)); then
-    bench_log "warning: fewer than 2 cores available; pgbench shares the servers' core"
-    SERVER_CORE=0 CLIENT_CORE=0
-fi
-unset PORTICO_WORKERS PORTICO_LOG_LEVEL PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS PGSERVICE
-# 500 clients: a socket each in pgbench, in the pooler (and a backend each when direct).
-nofile=$(bench_raise_nofile 65536)
-((nofile >= max_clients + 200)) || bench_log "warning: open-file limit $nofile is low for $max_clients clients"
-
-# initdb, postgres and pgbouncer refuse to run as root: as root they run as the postgres user.
-# setpriv execs in place, so $! is the server's own pid.
-as_pg=()
-if (($(id -u) == 0)); then
-    id postgres >/dev/null 2>&1 || bench_die "running as root, but there is no 'postgres' user to run the servers as"
-    as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-fi
+bench_pool_preflight "$max_clients"  # taskset, python, cores, environment, open files; sets as_pg
 
 # ---------------------------------------------------------------------------------------------
 # Temp dir, cleanup.
@@ -97,65 +62,23 @@ bench_temp_dir /tmp/portico-bench-pool.XXXXXX  # sets tmp and started_pids; clea
 mapfile -t ports < <(bench_free_ports 5)
 ((${#ports[@]} == 5)) || bench_die "could not pick free ports"
 pg_port=${ports[0]} bouncer_port=${ports[1]} portico_port=${ports[2]} http_port=${ports[3]} admin_port=${ports[4]}
-mkdir -p "$tmp/pg/data" "$tmp/pg/sock" "$tmp/pgbouncer" "$tmp/portico" "$tmp/runs"
-if ((${#as_pg[@]} > 0)); then chown postgres: "$tmp/pg/data" "$tmp/pg/sock" "$tmp/pgbouncer"; fi
-chmod 700 "$tmp/pg/data"
-pg_sock=$tmp/pg/sock
-bench_log "temp dir $tmp; Postgres on $pg_sock port $pg_port, PgBouncer $tmp/pgbouncer port $bouncer_port, portico $tmp/portico port $portico_port"
-
-# psql straight to Postgres, for set-up and between runs (never measured).
-pg_sql() { "$pg_bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$pg_sock" -p "$pg_port" -U postgres "$@"; }
+mkdir -p "$tmp/runs"
+bench_log "temp dir $tmp; Postgres on $tmp/pg/sock port $pg_port, PgBouncer $tmp/pgbouncer port $bouncer_port, portico $tmp/portico port $portico_port"
 
 # ---------------------------------------------------------------------------------------------
-# PostgreSQL: a fresh cluster, scale SCALE.
+# PostgreSQL: a fresh cluster, scale SCALE. Connections for every direct client plus the pools and
+# psql.
 
-for locale in C.UTF-8 C; do
-    if "${as_pg[@]}" "$pg_bindir/initdb" -D "$tmp/pg/data" -U postgres -E UTF8 --locale="$locale" --auth=trust \
-        --no-sync >"$tmp/pg/initdb.log" 2>&1; then
-        break
-    fi
-    [[ $locale == C ]] && bench_setup_failed "initdb failed" "$tmp/pg/initdb.log"
-    find "$tmp/pg/data" -mindepth 1 -delete
-done
-# Durability off: this measures the poolers in front of the database, not the disk. Connections
-# for every direct client plus the pools and psql.
 pg_max_connections=$((max_clients + POOL_SIZE * 2 + 20))
-taskset -c "$SERVER_CORE" "${as_pg[@]}" "$pg_bindir/postgres" -D "$tmp/pg/data" -p "$pg_port" \
-    -c "unix_socket_directories=$pg_sock" -c listen_addresses=127.0.0.1 -c "max_connections=$pg_max_connections" \
-    -c shared_buffers=512MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-    >"$tmp/pg/postgres.log" 2>&1 &
-pg_pid=$!
-started_pids+=("$pg_pid")
-pg_ready() { "$pg_bindir/pg_isready" -q -h "$pg_sock" -p "$pg_port" -U postgres -d postgres -t 1; }
-deadline=$((SECONDS + 60))
-until pg_ready; do
-    kill -0 "$pg_pid" 2>/dev/null || bench_setup_failed "postgres exited at start" "$tmp/pg/postgres.log"
-    ((SECONDS < deadline)) || bench_setup_failed "postgres did not accept connections within 60 s" "$tmp/pg/postgres.log"
-    sleep 0.1
-done
-pg_sql -c "CREATE DATABASE bench" >/dev/null
-bench_log "pgbench -i -s $SCALE"
-taskset -c "$CLIENT_CORE" "$pg_bindir/pgbench" -i -s "$SCALE" -q -h "$pg_sock" -p "$pg_port" -U postgres bench \
-    >"$tmp/pg/pgbench-init.log" 2>&1 || bench_setup_failed "pgbench -i failed" "$tmp/pg/pgbench-init.log"
+bench_pg_start "$pg_port" "$pg_max_connections" "$SERVER_CORE"  # sets pg_sock, pg_pid
+pg_sql() { bench_pg_sql "$@"; }
+bench_pgbench_init "$SCALE" "$CLIENT_CORE"
 
 # ---------------------------------------------------------------------------------------------
 # The poolers.
 
 declare -A host_of port_of pid_of log_of
 host_of[direct]=$pg_sock port_of[direct]=$pg_port pid_of[direct]=$pg_pid log_of[direct]=$tmp/pg/postgres.log
-
-# Can pgbench's user run a query through HOST PORT within TIMEOUT seconds?
-answers_within() {
-    local host=$1 port=$2 timeout=$3 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        if PGCONNECT_TIMEOUT=2 "$pg_bindir/psql" -X -q -A -t -h "$host" -p "$port" -U postgres -d bench \
-            -c 'SELECT 1' >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
 
 active=()
 portico_note=""
@@ -164,123 +87,35 @@ for target in "${targets[@]}"; do
         direct) active+=(direct) ;;
         pgbouncer)
             # Transaction pooling with the same pool as portico; Unix socket only (no listen_addr).
-            cat >"$tmp/pgbouncer/pgbouncer.ini" <<EOF
-; PgBouncer under test, started by pool_pgbench.sh.
-[databases]
-bench = host=$pg_sock port=$pg_port dbname=bench user=postgres
-[pgbouncer]
-unix_socket_dir = $tmp/pgbouncer
-listen_port = $bouncer_port
-auth_type = trust
-auth_file = $tmp/pgbouncer/userlist.txt
-pool_mode = transaction
-default_pool_size = $POOL_SIZE
-max_client_conn = $((max_clients + 100))
-logfile = $tmp/pgbouncer/pgbouncer.log
-pidfile = $tmp/pgbouncer/pgbouncer.pid
-admin_users = postgres
-EOF
-            echo '"postgres" ""' >"$tmp/pgbouncer/userlist.txt"
-            taskset -c "$SERVER_CORE" "${as_pg[@]}" pgbouncer "$tmp/pgbouncer/pgbouncer.ini" \
-                >"$tmp/pgbouncer/stdout.log" 2>&1 &
-            pid_of[pgbouncer]=$!
-            started_pids+=("${pid_of[pgbouncer]}")
+            bench_pgbouncer_start pool_pgbench.sh "$bouncer_port" "$POOL_SIZE" $((max_clients + 100)) "$SERVER_CORE"
+            pid_of[pgbouncer]=$bouncer_pid
             host_of[pgbouncer]=$tmp/pgbouncer port_of[pgbouncer]=$bouncer_port log_of[pgbouncer]=$tmp/pgbouncer/pgbouncer.log
-            answers_within "$tmp/pgbouncer" "$bouncer_port" 20 ||
-                bench_setup_failed "PgBouncer did not answer on $tmp/pgbouncer port $bouncer_port" "$tmp/pgbouncer/stdout.log"
             active+=(pgbouncer)
             ;;
         portico)
-            if [[ ! -x $PORTICO_BIN ]]; then
-                portico_note="binary not found at $PORTICO_BIN (cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-release portico)"
-                echo "portico: $portico_note"
-                continue
-            fi
-            # The same pool as PgBouncer: transaction mode, POOL_SIZE servers and no overflow
-            # (PgBouncer's reserve_pool_size is 0 by default); HTTP and admin on free loopback ports.
-            cat >"$tmp/portico/portico.yaml" <<EOF
-# portico under test, started by pool_pgbench.sh: only the pool does work.
-workers: 1
-listen: 127.0.0.1:$http_port
-upstream: { address: 127.0.0.1:$http_port }
-cache: { enabled: false }
-compression: { enabled: false }
-pool:
-  enabled: true
-  socket_dir: $tmp/portico
-  port: $portico_port
-  mode: transaction
-  auth: { type: trust }
-  max_client_conn: $((max_clients + 100))
-  default_pool_size: $POOL_SIZE
-  max_overflow: 0
-  databases:
-    bench: { conninfo: "host=$pg_sock port=$pg_port dbname=bench user=postgres" }
-admin: { listen: 127.0.0.1:$admin_port }
-log: { level: warn, access_log: off }
-EOF
-            if ! "$PORTICO_BIN" -t --config "$tmp/portico/portico.yaml" >"$tmp/portico/check.log" 2>&1; then
-                portico_note="rejects the benchmark config: $(tail -n1 "$tmp/portico/check.log")"
-                echo "portico: $portico_note"
-                continue
-            fi
-            taskset -c "$SERVER_CORE" "$PORTICO_BIN" --config "$tmp/portico/portico.yaml" \
-                >"$tmp/portico/stdout.log" 2>&1 &
-            pid_of[portico]=$!
-            started_pids+=("${pid_of[portico]}")
+            bench_portico_pool_start pool_pgbench.sh "$PORTICO_BIN" "$portico_port" "$http_port" "$admin_port" \
+                "$POOL_SIZE" $((max_clients + 100)) "$SERVER_CORE" "" || continue
+            pid_of[portico]=$portico_pid
             host_of[portico]=$tmp/portico port_of[portico]=$portico_port log_of[portico]=$tmp/portico/stdout.log
-            if ! bench_wait_http "http://127.0.0.1:$admin_port/health" "${pid_of[portico]}" 15; then
-                bench_setup_failed "portico did not answer on its admin port 127.0.0.1:$admin_port" "$tmp/portico/stdout.log"
-            fi
-            if ! answers_within "$tmp/portico" "$portico_port" 5; then
-                portico_note="pool not available in this build (nothing answered on $tmp/portico/.s.PGSQL.$portico_port)"
-                echo "portico: pool not available in this build"
-                bench_stop "${pid_of[portico]}"
-                continue
-            fi
             active+=(portico)
             ;;
     esac
 done
 bench_log "targets: ${active[*]}"
 
-alive_or_die() {
-    local t
-    for t in "${active[@]}"; do
-        kill -0 "${pid_of[$t]}" 2>/dev/null || bench_setup_failed "$t exited during the run" "${log_of[$t]}"
-    done
-}
+alive_or_die() { bench_alive_or_die "${active[@]}"; }
 
 # ---------------------------------------------------------------------------------------------
 # Facts for the summary.
 
 facts=$tmp/facts.tsv
 fact() { printf '%s\t%s\n' "$1" "$2" >>"$facts"; }
-fact date "$(date '+%Y-%m-%d %H:%M:%S %Z')"
-fact cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-fact cores "$(nproc)"
-fact kernel "$(uname -r)"
-fact postgres_version "$("$pg_bindir/postgres" --version)"
-fact pgbench_version "$("$pg_bindir/pgbench" --version)"
-command -v pgbouncer >/dev/null && fact pgbouncer_version "$(pgbouncer --version 2>&1 | head -n1)"
-if [[ " ${active[*]} " == *" portico "* ]]; then
-    fact portico_version "$("$PORTICO_BIN" --version 2>/dev/null | head -n1 || echo unknown)"
-    cache_file=$(dirname "$PORTICO_BIN")/CMakeCache.txt
-    build_type=unknown
-    [[ -f $cache_file ]] && build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$cache_file")
-    fact portico_build_type "${build_type:-unset}"
-    [[ $build_type == Release ]] || bench_log "warning: $PORTICO_BIN is a '$build_type' build, not Release"
-fi
+with_portico=0
+[[ " ${active[*]} " == *" portico "* ]] && with_portico=1
+bench_pool_facts "$facts" "$with_portico" "$PORTICO_BIN"
 [[ -n $portico_note ]] && fact portico_note "$portico_note"
 fact targets "${active[*]}"
-fact scale "$SCALE"
-fact pool_size "$POOL_SIZE"
-fact rounds "$ROUNDS"
-fact duration "$DURATION"
-fact server_core "$SERVER_CORE"
-fact client_core "$CLIENT_CORE"
 fact max_connections "$pg_max_connections"
-fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------------
 # Runs.
