@@ -202,7 +202,7 @@ void StatementTracker::parse(const Link& link, const Message& m, std::string& to
                     StatementRef statement = it->second;
                     ensure_prepared(link, statement, to_server, false);
                     unnamed_deallocate_ = d->name;
-                    std::string text = "DEALLOCATE " + statement->server_name;
+                    std::string text = "DEALLOCATE \"" + statement->server_name + "\"";
                     append_parse(to_server, "", text, p->param_types);
                     push({Kind::parse});
                     return;
@@ -321,7 +321,7 @@ void StatementTracker::query(const Link& link, const Message& m, std::string& to
             if (auto it = statements_.find(d->name); it != statements_.end()) {
                 StatementRef statement = it->second;
                 ensure_prepared(link, statement, to_server, true);
-                append_query(to_server, "DEALLOCATE " + statement->server_name);
+                append_query(to_server, "DEALLOCATE \"" + statement->server_name + "\"");
                 Expected expected{Kind::query, statement};
                 expected.client_name = d->name;
                 expected.deallocate = true;

@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(sql_deallocate_acts_on_the_clients_statement) {
     auto [to_server, to_client] = send(t, a, query("DEALLOCATE s1"));
     auto m = split(to_server);
     BOOST_TEST_REQUIRE(m.size() == 1u);
-    BOOST_TEST(m[0].second.find("DEALLOCATE PORTICO_1") != std::string::npos);
+    BOOST_TEST(m[0].second.find("DEALLOCATE \"PORTICO_1\"") != std::string::npos);
     receive(t, a, command_complete("DEALLOCATE") + ready());
     BOOST_TEST(t.find("s1") == nullptr);
     BOOST_TEST(!a.statements.has(1));
@@ -280,7 +280,7 @@ BOOST_AUTO_TEST_CASE(deallocate_in_an_unnamed_parse_psycopg_style) {
     auto [to_server, to_client] = send(t, a, parse("", "DEALLOCATE _pg3_0") + bind("") + execute() + sync_msg());
     auto m = split(to_server);
     BOOST_TEST_REQUIRE(m.size() == 4u);
-    BOOST_TEST(m[0].second.find("DEALLOCATE PORTICO_1") != std::string::npos);
+    BOOST_TEST(m[0].second.find("DEALLOCATE \"PORTICO_1\"") != std::string::npos);
     receive(t, a, parse_complete() + bind_complete() + command_complete("DEALLOCATE") + ready());
     BOOST_TEST(t.find("_pg3_0") == nullptr);
 }
