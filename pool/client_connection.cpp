@@ -432,11 +432,12 @@ void ClientConnection::forward(const Message& m) {
 }
 
 StatementTracker::Link ClientConnection::link_to(ServerConnection& server) {
-    return {pool_->statements, server.statements, server.dirt, pool_->counters, pooler_.statement_capacity(), params_id_};
+    return {pool_->statements, server.statements,          server.dirt, server.outgoing(),
+            pool_->counters,   pooler_.statement_capacity(), params_id_};
 }
 
 void ClientConnection::forward_tracked(ServerConnection& server, const Message& m) {
-    tracker_.client_message(link_to(server), m, server.outgoing(), out_);
+    tracker_.client_message(link_to(server), m, out_);
 }
 
 bool ClientConnection::from_server(ServerConnection& server, const Message& m) {

@@ -41,7 +41,8 @@ struct PoolCounters {
     uint64_t statements_evicted = 0;      // closed on a server by its max_prepared_statements LRU
     uint64_t statements_closed_locally = 0;  // a client's Close answered by us
     uint64_t statements_deallocated = 0;  // SQL DEALLOCATE name/ALL, DISCARD ALL on a client's own
-    uint64_t statements_invalidated = 0;  // renamed after `cached plan must not change result type`
+    uint64_t statements_invalidated = 0;  // renamed: stale-plan error, or new columns seen after DDL
+    uint64_t statements_stale = 0;        // a Bind refused as Postgres would: the client's columns changed
     uint64_t session_resets = 0;          // a server reset for SET/set_config/PREPARE/cursor/lock state
     // Clients.
     uint64_t logins = 0;

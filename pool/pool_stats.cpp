@@ -91,6 +91,7 @@ nlohmann::json Pooler::stats_json() const {
         j["statements_closed_locally"] = c.statements_closed_locally;
         j["statements_deallocated"] = c.statements_deallocated;
         j["statements_invalidated"] = c.statements_invalidated;
+        j["statements_stale"] = c.statements_stale;
         j["statements_registered"] = p->statements.size();
         j["session_resets"] = c.session_resets;
         j["logins"] = c.logins;
@@ -182,8 +183,10 @@ void Pooler::append_metrics(std::string& out) const {
          [](const Pool& p, uint64_t) { return double(p.counters.statements_closed_locally); }},
         {"portico_pool_statements_deallocated_total", "counter", "SQL DEALLOCATE / DISCARD ALL applied to a client's own statements.",
          [](const Pool& p, uint64_t) { return double(p.counters.statements_deallocated); }},
-        {"portico_pool_statements_invalidated_total", "counter", "Statements renamed after 'cached plan must not change result type'.",
+        {"portico_pool_statements_invalidated_total", "counter", "Statements renamed after a stale plan or new result columns (DDL).",
          [](const Pool& p, uint64_t) { return double(p.counters.statements_invalidated); }},
+        {"portico_pool_statements_stale_total", "counter", "Binds refused with 'cached plan must not change result type': the client's columns changed.",
+         [](const Pool& p, uint64_t) { return double(p.counters.statements_stale); }},
         {"portico_pool_session_resets_total", "counter", "Servers reset before reuse because a client changed session state.",
          [](const Pool& p, uint64_t) { return double(p.counters.session_resets); }},
     };

@@ -263,6 +263,8 @@ void ServerConnection::handle_bytes(std::string_view bytes) {
         if (!handle_message(m)) return;
     }
     if (state_ == State::linked && client_ != nullptr) client_->flush_to_client();
+    // The statement tracker may have released messages it held for a check (statement_tracker.hpp).
+    if (state_ == State::linked && queued() > 0) flush();
     if (release_after_read_) {
         release_after_read_ = false;
         if (state_ == State::linked) pooler_.release(*this);

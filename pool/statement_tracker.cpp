@@ -37,6 +37,21 @@ std::string error_renamed(std::string_view body, std::string_view from, std::str
     return out;
 }
 
+// The error Postgres raises for a statement whose columns changed, field for field: drivers tell it
+// by its routine rather than its (localisable) text — asyncpg re-prepares and retries on it.
+std::string stale_plan_error() {
+    std::string out;
+    size_t at = wire::begin_message(out, backend::kErrorResponse);
+    for (auto [code, value] : {std::pair<char, std::string_view>{'S', "ERROR"}, {'V', "ERROR"}, {'C', "0A000"},
+                               {'M', kCachedPlanChanged}, {'F', "plancache.c"}, {'R', "RevalidateCachedQuery"}}) {
+        out.push_back(code);
+        wire::put_cstring(out, value);
+    }
+    out.push_back('\0');
+    wire::finish_message(out, at);
+    return out;
+}
+
 std::string parse_complete() {
     std::string s;
     append_parse_complete(s);
@@ -61,7 +76,7 @@ std::vector<std::string> SessionDirt::reset_queries() const {
 
 const StatementRef* StatementTracker::find(std::string_view name) const {
     auto it = statements_.find(name);
-    return it == statements_.end() ? nullptr : &it->second;
+    return it == statements_.end() ? nullptr : &it->second.statement;
 }
 
 bool StatementTracker::parse_without_server(StatementRegistry& registry, uint64_t params_id, const Message& m,
@@ -70,7 +85,7 @@ bool StatementTracker::parse_without_server(StatementRegistry& registry, uint64_
     if (!p || p->statement.empty() || statements_.count(p->statement) != 0) return false;
     StatementRef statement = registry.find(params_id, p->after_statement);
     if (!statement || !statement->validated) return false;
-    statements_.emplace(std::string(p->statement), std::move(statement));
+    statements_.emplace(std::string(p->statement), ClientStatement{std::move(statement), {}});
     counters.statements_reused++;
     return true;
 }
@@ -78,6 +93,11 @@ bool StatementTracker::parse_without_server(StatementRegistry& registry, uint64_
 void StatementTracker::link_lost() {
     expected_.clear();
     skipping_ = false;
+    dropping_ = false;
+    holding_ = false;
+    held_.clear();
+    checkpoints_.clear();
+    held_syncs_.clear();
     unnamed_deallocate_.clear();
     bind_head_.clear();
     collecting_bind_ = false;
@@ -85,59 +105,59 @@ void StatementTracker::link_lost() {
 
 // ---- client → server -------------------------------------------------------------------------
 
-void StatementTracker::client_message(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
-    if (m.part) return handle_part(link, m, to_server, to_client);
+void StatementTracker::client_message(const Link& link, const Message& m, std::string& to_client) {
     if (skipping_) {
         // The server ignores everything up to the Sync: so do we (no renames, no answers owed).
-        to_server.append(m.raw);
-        if (m.type == frontend::kSync) {
+        out(link).append(m.raw);
+        if (!m.part && m.type == frontend::kSync) {
             skipping_ = false;
             push({Kind::sync});
         }
         return;
     }
-    handle_whole(link, m, to_server, to_client);
+    if (dropping_) {
+        // We failed a Bind ourselves: like the server after an error, nothing until the Sync.
+        if (m.part || m.type != frontend::kSync) return;
+        dropping_ = false;
+    }
+    if (m.part) return handle_part(link, m, to_client);
+    handle_whole(link, m, to_client);
 }
 
-void StatementTracker::handle_whole(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+void StatementTracker::handle_whole(const Link& link, const Message& m, std::string& to_client) {
     switch (m.type) {
         case frontend::kParse:
-            return parse(link, m, to_server, to_client);
+            return parse(link, m, to_client);
         case frontend::kBind:
-            return bind(link, m, to_server);
+            return bind(link, m, to_client);
         case frontend::kDescribe:
-            return describe(link, m, to_server);
+            return describe(link, m);
         case frontend::kClose:
-            return close(link, m, to_server, to_client);
+            return close(link, m, to_client);
         case frontend::kExecute:
             push({Kind::execute});
             break;
         case frontend::kSync:
             push({Kind::sync});
+            if (holding_) held_syncs_.push_back(held_.size());
             break;
         case frontend::kQuery:
-            return query(link, m, to_server);
+            return query(link, m);
         case frontend::kFunctionCall:
             push({Kind::query});
             break;
         default:  // Flush, CopyData, CopyDone, CopyFail: nothing answers them by themselves
             break;
     }
-    to_server.append(m.raw);
+    out(link).append(m.raw);
 }
 
-void StatementTracker::handle_part(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
-    (void)to_client;
+void StatementTracker::handle_part(const Link& link, const Message& m, std::string& to_client) {
     if (m.first) {
-        part_type_ = m.type;
-        if (skipping_) {
-            to_server.append(m.raw);
-            return;
-        }
         if (m.type == frontend::kBind && link.capacity > 0) {
             collecting_bind_ = true;
             bind_head_.assign(m.raw);
-            return finish_bind_head(link, m.last, to_server);
+            return finish_bind_head(link, m.last, to_client);
         }
         if (m.type == frontend::kQuery || m.type == frontend::kFunctionCall) {
             push({Kind::query});
@@ -146,17 +166,17 @@ void StatementTracker::handle_part(const Link& link, const Message& m, std::stri
             link.dirt.advisory_locks = true;
         }
         if (m.type == frontend::kBind) push({Kind::bind});
-        to_server.append(m.raw);
+        out(link).append(m.raw);
         return;
     }
     if (collecting_bind_) {
         bind_head_.append(m.raw);
-        return finish_bind_head(link, m.last, to_server);
+        return finish_bind_head(link, m.last, to_client);
     }
-    to_server.append(m.raw);
+    out(link).append(m.raw);
 }
 
-void StatementTracker::finish_bind_head(const Link& link, bool last, std::string& to_server) {
+void StatementTracker::finish_bind_head(const Link& link, bool last, std::string& to_client) {
     std::string_view head(bind_head_);
     std::string_view body = head.size() > 5 ? head.substr(5) : std::string_view();
     size_t portal_end = body.find('\0');
@@ -164,139 +184,155 @@ void StatementTracker::finish_bind_head(const Link& link, bool last, std::string
     if (statement_end == std::string_view::npos) {
         if (!last && head.size() < kMaxBindHead) return;  // wait for more of it
         push({Kind::bind});
-        to_server.append(bind_head_);
+        out(link).append(bind_head_);
     } else {
         std::string name(body.substr(portal_end + 1, statement_end - portal_end - 1));
         auto it = name.empty() ? statements_.end() : statements_.find(name);
         if (it == statements_.end()) {
             push({Kind::bind});
-            to_server.append(bind_head_);
-        } else {
-            StatementRef statement = it->second;
-            ensure_prepared(link, statement, to_server, false);
+            out(link).append(bind_head_);
+        } else if (ready_to_bind(link, name, it->second, to_client)) {
+            StatementRef statement = it->second.statement;
             // The length word counts the whole message: it changes by the names' difference.
             uint32_t length = wire::load_u32(head.data() + 1);
             length = length - static_cast<uint32_t>(name.size()) + static_cast<uint32_t>(statement->server_name.size());
-            to_server.push_back(frontend::kBind);
-            wire::put_u32(to_server, length);
-            to_server.append(body.substr(0, portal_end + 1));
-            wire::put_cstring(to_server, statement->server_name);
-            to_server.append(body.substr(statement_end + 1));
+            std::string& o = out(link);
+            o.push_back(frontend::kBind);
+            wire::put_u32(o, length);
+            o.append(body.substr(0, portal_end + 1));
+            wire::put_cstring(o, statement->server_name);
+            o.append(body.substr(statement_end + 1));
             push({Kind::bind, statement});
         }
+        // else: failed as stale; dropping_ swallows the rest of its parts
     }
     bind_head_.clear();
     collecting_bind_ = false;
 }
 
-void StatementTracker::parse(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+void StatementTracker::parse(const Link& link, const Message& m, std::string& to_client) {
     auto p = parse_parse(m.body);
+    if (p) {
+        SessionEffects e = session_effects(p->query);
+        link.dirt.parameters |= e.parameters;
+        link.dirt.advisory_locks |= e.advisory_locks;
+    }
     if (!p || p->statement.empty() || link.capacity == 0) {
         // The unnamed statement lives only until the next unnamed Parse: no server switch can come
         // between its Parse and its use within one transaction. A DEALLOCATE it carries is ours.
         if (p && link.capacity > 0) {
-            if (auto d = parse_deallocate(p->query)) {
-                if (d->all) {
-                    unnamed_deallocate_.clear();
-                } else if (auto it = statements_.find(d->name); it != statements_.end()) {
-                    StatementRef statement = it->second;
-                    ensure_prepared(link, statement, to_server, false);
+            if (auto d = parse_deallocate(p->query); d && !d->all) {
+                if (auto it = statements_.find(d->name); it != statements_.end()) {
+                    StatementRef statement = it->second.statement;
+                    ensure_prepared(link, statement, false);
                     unnamed_deallocate_ = d->name;
-                    std::string text = "DEALLOCATE \"" + statement->server_name + "\"";
-                    append_parse(to_server, "", text, p->param_types);
+                    append_parse(out(link), "", "DEALLOCATE \"" + statement->server_name + "\"", p->param_types);
                     push({Kind::parse});
                     return;
                 }
             }
         }
-        if (p) {
-            SessionEffects e = session_effects(p->query);
-            link.dirt.parameters |= e.parameters;
-            link.dirt.advisory_locks |= e.advisory_locks;
-        }
         push({Kind::parse});
-        to_server.append(m.raw);
+        out(link).append(m.raw);
         return;
     }
-    SessionEffects e = session_effects(p->query);
-    link.dirt.parameters |= e.parameters;
-    link.dirt.advisory_locks |= e.advisory_locks;
     std::string name(p->statement);
     if (auto it = statements_.find(name); it != statements_.end()) {
         // Postgres refuses a second Parse of a name in use (42P05): let a server say so, about the
         // statement this name stands for, and put the client's name back in its words.
-        StatementRef existing = it->second;
-        ensure_prepared(link, existing, to_server, false);
-        append_parse_renamed(to_server, *p, existing->server_name);
-        Expected expected{Kind::parse};
-        expected.statement = existing;
+        StatementRef existing = it->second.statement;
+        ensure_prepared(link, existing, false);
+        append_parse_renamed(out(link), *p, existing->server_name);
+        Expected expected{Kind::parse, existing};
         expected.client_name = name;
         expected.duplicate = true;
         push(std::move(expected));
         return;
     }
     StatementRef statement = link.registry.intern(link.params_id, p->after_statement);
-    statements_.emplace(name, statement);
+    statements_.emplace(name, ClientStatement{statement, {}});
     if (link.server.touch(statement->id)) {
         // Already prepared on this server, by this client or another: answer it ourselves.
         link.counters.statements_reused++;
         Expected expected{Kind::synthetic, statement};
         expected.client_name = name;  // undone if an error ahead of it skips it
         expected.synthetic = parse_complete();
-        if (expected_.empty()) answer(std::move(expected.synthetic), to_client);
+        if (expected_.empty() && !holding_) answer(std::move(expected.synthetic), to_client);
         else push(std::move(expected));
         return;
     }
-    will_prepare(link, statement, to_server);
+    will_prepare(link, statement);
     link.counters.statements_prepared++;
-    append_parse_renamed(to_server, *p, statement->server_name);
-    Expected expected{Kind::parse};
-    expected.statement = statement;
+    append_parse_renamed(out(link), *p, statement->server_name);
+    Expected expected{Kind::parse, statement};
     expected.client_name = name;
     push(std::move(expected));
 }
 
-void StatementTracker::bind(const Link& link, const Message& m, std::string& to_server) {
+bool StatementTracker::ready_to_bind(const Link& link, const std::string& name, ClientStatement& cs, std::string& to_client) {
+    const StatementRef& statement = cs.statement;
+    if (!cs.described.empty() && !statement->shape.empty() && cs.described != statement->shape) {
+        // The columns changed since this client described it (DDL): Postgres would refuse the Bind,
+        // and the client (asyncpg) prepares it again. Answered here, in order.
+        link.counters.statements_stale++;
+        std::string error = stale_plan_error();
+        if (expected_.empty() && !holding_) {
+            to_client.append(error);
+        } else {
+            Expected e{Kind::synthetic};
+            e.synthetic = std::move(error);
+            push(std::move(e));
+        }
+        dropping_ = true;
+        return false;
+    }
+    ensure_prepared(link, statement, false, cs.described.empty() ? std::string() : name);
+    return true;
+}
+
+void StatementTracker::bind(const Link& link, const Message& m, std::string& to_client) {
     auto b = parse_bind(m.body);
     if (b && !b->statement.empty() && link.capacity > 0) {
         if (auto it = statements_.find(b->statement); it != statements_.end()) {
-            StatementRef statement = it->second;
-            ensure_prepared(link, statement, to_server, false);
-            append_bind_renamed(to_server, *b, statement->server_name);
+            if (!ready_to_bind(link, it->first, it->second, to_client)) return;
+            StatementRef statement = it->second.statement;
+            append_bind_renamed(out(link), *b, statement->server_name);
             push({Kind::bind, statement});
             return;
         }
     }
     // Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
     push({Kind::bind});
-    to_server.append(m.raw);
+    out(link).append(m.raw);
 }
 
-void StatementTracker::describe(const Link& link, const Message& m, std::string& to_server) {
+void StatementTracker::describe(const Link& link, const Message& m) {
     auto d = parse_describe(m.body);
     if (d && d->kind == TargetKind::portal) {
         push({Kind::describe_portal});
-        to_server.append(m.raw);
+        out(link).append(m.raw);
         return;
     }
     if (d && !d->name.empty() && link.capacity > 0) {
         if (auto it = statements_.find(d->name); it != statements_.end()) {
-            StatementRef statement = it->second;
-            ensure_prepared(link, statement, to_server, false);
-            append_describe(to_server, TargetKind::statement, statement->server_name);
-            push({Kind::describe_statement, statement});
+            StatementRef statement = it->second.statement;
+            ensure_prepared(link, statement, false);
+            append_describe(out(link), TargetKind::statement, statement->server_name);
+            Expected expected{Kind::describe_statement, statement};
+            expected.client_name = it->first;  // the answer is what this client now believes
+            push(std::move(expected));
             return;
         }
     }
     push({Kind::describe_statement});
-    to_server.append(m.raw);
+    out(link).append(m.raw);
 }
 
-void StatementTracker::close(const Link& link, const Message& m, std::string& to_server, std::string& to_client) {
+void StatementTracker::close(const Link& link, const Message& m, std::string& to_client) {
     auto c = parse_close(m.body);
     if (!c || c->kind == TargetKind::portal || c->name.empty() || link.capacity == 0) {
         push({Kind::close});
-        to_server.append(m.raw);
+        out(link).append(m.raw);
         return;
     }
     // The client's name goes; the server keeps the statement for other clients until its LRU
@@ -305,11 +341,11 @@ void StatementTracker::close(const Link& link, const Message& m, std::string& to
     link.counters.statements_closed_locally++;
     Expected expected{Kind::synthetic};
     expected.synthetic = close_complete();
-    if (expected_.empty()) answer(std::move(expected.synthetic), to_client);
+    if (expected_.empty() && !holding_) answer(std::move(expected.synthetic), to_client);
     else push(std::move(expected));
 }
 
-void StatementTracker::query(const Link& link, const Message& m, std::string& to_server) {
+void StatementTracker::query(const Link& link, const Message& m) {
     auto q = parse_query(m.body);
     if (q) {
         SessionEffects e = session_effects(q->sql);
@@ -319,9 +355,9 @@ void StatementTracker::query(const Link& link, const Message& m, std::string& to
     if (q && link.capacity > 0) {
         if (auto d = parse_deallocate(q->sql); d && !d->all) {
             if (auto it = statements_.find(d->name); it != statements_.end()) {
-                StatementRef statement = it->second;
-                ensure_prepared(link, statement, to_server, true);
-                append_query(to_server, "DEALLOCATE \"" + statement->server_name + "\"");
+                StatementRef statement = it->second.statement;
+                ensure_prepared(link, statement, true);
+                append_query(out(link), "DEALLOCATE \"" + statement->server_name + "\"");
                 Expected expected{Kind::query, statement};
                 expected.client_name = d->name;
                 expected.deallocate = true;
@@ -331,29 +367,41 @@ void StatementTracker::query(const Link& link, const Message& m, std::string& to
         }
     }
     push({Kind::query});
-    to_server.append(m.raw);
+    out(link).append(m.raw);
 }
 
-void StatementTracker::ensure_prepared(const Link& link, const StatementRef& statement, std::string& to_server, bool before_query) {
+void StatementTracker::ensure_prepared(const Link& link, const StatementRef& statement, bool before_query,
+                                       const std::string& check_for) {
     if (link.server.touch(statement->id)) return;
     // Prepared by this client on another server (or evicted here): prepare it here first.
-    will_prepare(link, statement, to_server);
+    will_prepare(link, statement);
     link.counters.statements_reprepared++;
-    append_parse_renamed(to_server, Parse{{}, {}, {}, 0, statement->body}, statement->server_name);
-    Expected expected{Kind::own_parse, statement};
-    expected.quiet = before_query;
-    push(std::move(expected));
+    append_parse_renamed(out(link), Parse{{}, {}, {}, 0, statement->body}, statement->server_name);
+    Expected parsed{Kind::own_parse, statement};
+    parsed.quiet = before_query;
+    push(std::move(parsed));
     if (before_query) {
         // A simple Query must run whatever became of our Parse: a Sync ends its error skipping.
-        append_sync(to_server);
+        append_sync(out(link));
         push({Kind::own_sync});
+        return;
     }
+    if (check_for.empty()) return;
+    // The client knows its columns: check them here before its Bind runs. Until our Describe is
+    // answered, what the client sends waits (Flush makes the server answer at once).
+    append_describe(out(link), TargetKind::statement, statement->server_name);
+    append_flush(out(link));
+    Expected described{Kind::own_describe, statement};
+    described.client_name = check_for;
+    push(std::move(described));
+    if (holding_) checkpoints_.push_back(held_.size());
+    holding_ = true;
 }
 
-void StatementTracker::will_prepare(const Link& link, const StatementRef& statement, std::string& to_server) {
+void StatementTracker::will_prepare(const Link& link, const StatementRef& statement) {
     if (auto evicted = link.server.add(statement->id, statement->server_name, link.capacity)) {
         link.counters.statements_evicted++;
-        append_close(to_server, TargetKind::statement, *evicted);
+        append_close(out(link), TargetKind::statement, *evicted);
         push({Kind::own_close});
     }
 }
@@ -417,27 +465,111 @@ bool StatementTracker::server_message(const Link& link, const Message& m, std::s
             pop_front(to_client);
             return !own;
         }
-        case backend::kBindComplete:
+        case backend::kParameterDescription:
+            if (head.kind == Kind::own_describe) return false;
+            break;
+        case backend::kRowDescription:
         case backend::kNoData:
+            if (head.kind == Kind::own_describe) {
+                Expected check = std::move(head);
+                expected_.pop_front();
+                observe_shape(link, *check.statement, m.raw);
+                auto it = statements_.find(check.client_name);
+                bool same = it == statements_.end() || it->second.statement != check.statement ||
+                            it->second.described == m.raw;
+                if (same) {
+                    release_held(link);
+                    write_due(to_client);
+                } else {
+                    fail_held(link, to_client);
+                }
+                return false;
+            }
+            if (head.kind == Kind::describe_statement) {
+                if (head.statement) {
+                    observe_shape(link, *head.statement, m.raw);
+                    auto it = statements_.find(head.client_name);
+                    if (it != statements_.end() && it->second.statement == head.statement) it->second.described = m.raw;
+                }
+                to_client.append(m.raw);
+                pop_front(to_client);
+                return true;
+            }
+            if (head.kind == Kind::describe_portal) {
+                to_client.append(m.raw);
+                pop_front(to_client);
+                return true;
+            }
+            break;  // a RowDescription within a simple Query's answer
+        case backend::kBindComplete:
             to_client.append(m.raw);
             pop_front(to_client);
             return true;
-        case backend::kRowDescription:
         case backend::kCommandComplete:
         case backend::kEmptyQueryResponse:
-        case backend::kPortalSuspended: {
-            bool ends = m.type == backend::kRowDescription
-                            ? head.kind == Kind::describe_statement || head.kind == Kind::describe_portal
-                            : head.kind == Kind::execute;
+        case backend::kPortalSuspended:
             to_client.append(m.raw);
-            if (ends) pop_front(to_client);
+            if (head.kind == Kind::execute) pop_front(to_client);
             return true;
-        }
-        default:  // DataRow, ParameterDescription, COPY, FunctionCallResponse: within the head's answer
+        default:  // DataRow, COPY, FunctionCallResponse: within the head's answer
             break;
     }
     to_client.append(m.raw);
     return true;
+}
+
+void StatementTracker::observe_shape(const Link& link, PreparedStatement& statement, std::string_view raw) {
+    if (statement.shape == raw) return;
+    bool changed = !statement.shape.empty();
+    statement.shape = std::string(raw);
+    if (!changed) return;
+    // Servers that prepared it before the change still give the old columns (or the stale-plan
+    // error): a new name keeps "same name, same columns" true on every server.
+    link.registry.renew(statement);
+    link.counters.statements_invalidated++;
+}
+
+void StatementTracker::release_held(const Link& link) {
+    if (!holding_) return;
+    bool last = checkpoints_.empty();
+    size_t upto = last ? held_.size() : checkpoints_.front();
+    link.server_out.append(held_, 0, upto);
+    held_.erase(0, upto);
+    if (!last) checkpoints_.pop_front();
+    for (size_t& c : checkpoints_) c -= upto;
+    while (!held_syncs_.empty() && held_syncs_.front() < upto) held_syncs_.pop_front();
+    for (size_t& c : held_syncs_) c -= upto;
+    // Past the last check: what comes next goes straight to the server. Otherwise the next
+    // check's Describe was just sent and the rest waits for its answer.
+    if (last) holding_ = false;
+}
+
+void StatementTracker::fail_held(const Link& link, std::string& to_client) {
+    link.counters.statements_stale++;
+    to_client.append(stale_plan_error());
+    drop_until_sync(link);
+    // What the client sent up to its Sync (and our own messages among it) is never sent.
+    if (held_syncs_.empty()) {
+        held_.clear();
+        checkpoints_.clear();
+        holding_ = false;
+        dropping_ = true;
+        return;
+    }
+    size_t sync_at = held_syncs_.front();
+    held_.erase(0, sync_at);
+    while (!checkpoints_.empty() && checkpoints_.front() <= sync_at) checkpoints_.pop_front();
+    for (size_t& c : checkpoints_) c -= sync_at;
+    for (size_t& c : held_syncs_) c -= sync_at;
+    release_held(link);
+    write_due(to_client);
+}
+
+void StatementTracker::drop_until_sync(const Link& link) {
+    while (!expected_.empty() && expected_.front().kind != Kind::sync && expected_.front().kind != Kind::own_sync) {
+        undo(link, expected_.front());
+        expected_.pop_front();
+    }
 }
 
 void StatementTracker::command_complete(const Link& link, std::string_view body) {
@@ -468,7 +600,7 @@ void StatementTracker::command_complete(const Link& link, std::string_view body)
         }
         auto it = name.empty() ? statements_.end() : statements_.find(name);
         if (it != statements_.end()) {
-            link.server.remove(it->second->id);
+            link.server.remove(it->second.statement->id);
             statements_.erase(it);
             link.counters.statements_deallocated++;
         }
@@ -490,19 +622,19 @@ void StatementTracker::server_error(const Link& link, std::string_view body, std
         // Our Parse before a simple Query failed (an aborted transaction): the Query itself will
         // say why; our Sync follows.
         undo(link, head);
-    } else if (head.kind == Kind::parse && head.duplicate) {
+        return write_due(to_client);
+    }
+    if (head.kind == Kind::parse && head.duplicate) {
         to_client.append(error_renamed(body, head.statement->server_name, head.client_name));
     } else {
         undo(link, head);
         to_client.append(raw);
     }
-    if (head.kind == Kind::own_parse && head.quiet) return write_due(to_client);
     // The server now skips everything up to the next Sync: what we expected from it, it will not
-    // send, and the Parses among them never ran.
-    while (!expected_.empty() && expected_.front().kind != Kind::sync && expected_.front().kind != Kind::own_sync) {
-        undo(link, expected_.front());
-        expected_.pop_front();
-    }
+    // send, and the Parses among them never ran. What we held back goes now (the server skips it
+    // up to the client's Sync).
+    drop_until_sync(link);
+    while (holding_) release_held(link);
     if (expected_.empty()) skipping_ = true;
 }
 
@@ -513,7 +645,7 @@ void StatementTracker::undo(const Link& link, const Expected& e) {
     // The server has the statement only if someone else's Parse put it there.
     if (e.kind == Kind::parse) link.server.remove(e.statement->id);
     auto it = statements_.find(e.client_name);
-    if (it != statements_.end() && it->second == e.statement) statements_.erase(it);
+    if (it != statements_.end() && it->second.statement == e.statement) statements_.erase(it);
 }
 
 }  // namespace portico::pool

@@ -13,6 +13,13 @@
 // server's would have been, and the answers to our own Parse/Close are taken out. After an error
 // the server skips to the next Sync: so do the expectations, undoing the Parses that never ran.
 //
+// Result shapes: a client that described its statement (asyncpg does, and caches the columns)
+// must not get rows of another shape after DDL — Postgres would refuse its Bind with `cached plan
+// must not change result type`. Each statement keeps the RowDescription last seen for it; a
+// client whose description differs gets that error in place of its Bind, and before a described
+// statement is prepared on another server, our own Describe is checked with the client's messages
+// held back until it answers.
+//
 // The same look at command tags tells which servers a client changed beyond its transaction (SET,
 // RESET, SQL PREPARE, holdable cursors, session advisory locks): the pooler resets those before the
 // next client gets them (SessionDirt).
@@ -52,20 +59,22 @@ public:
         StatementRegistry& registry;
         ServerStatements& server;
         SessionDirt& dirt;
+        std::string& server_out;  // what the linked server gets
         PoolCounters& counters;
         size_t capacity = 0;     // pool.max_prepared_statements; 0 = statements pass unchanged
         uint64_t params_id = 0;  // the client's parameter set (part of the registry key)
     };
 
     // A client message (whole, or a part of a streamed one) for the linked server: appends what the
-    // server must get to `to_server`, and answers due at once (nothing ahead of them) to `to_client`.
-    void client_message(const Link& link, const Message& m, std::string& to_server, std::string& to_client);
+    // server must get to link.server_out, and answers due at once (nothing ahead of them) to
+    // `to_client`.
+    void client_message(const Link& link, const Message& m, std::string& to_client);
     // A server message: appends to `to_client` what the client must see, in order. Returns false
     // when the message itself was taken out (an answer to the pooler's own Parse, Close or Sync).
     bool server_message(const Link& link, const Message& m, std::string& to_client);
 
-    // Nothing sent is still unanswered by the server.
-    bool answered() const { return expected_.empty() && !skipping_; }
+    // Nothing sent is still unanswered by the server, nothing held back.
+    bool answered() const { return expected_.empty() && !skipping_ && !holding_; }
     size_t statement_count() const { return statements_.size(); }
     // The client's own statements (protocol-level names), for tests and figures.
     const StatementRef* find(std::string_view name) const;
@@ -91,12 +100,15 @@ private:
         own_parse,           // our Parse: ParseComplete taken out
         own_close,           // our Close: CloseComplete taken out
         own_sync,            // our Sync after our Parse before a simple Query: ReadyForQuery taken out
+        own_describe,        // our Describe of a statement prepared again: its shape is checked
     };
     struct Expected {
         Expected(Kind k, StatementRef s = {}) : kind(k), statement(std::move(s)) {}  // NOLINT: implicit
         Kind kind;
         StatementRef statement;   // parse/own_parse: prepared by it; bind/describe: the one used
-        std::string client_name;  // parse: the client's name (undone if the Parse never ran)
+        // parse: the client's name (undone if the Parse never ran); describe_statement and
+        // own_describe: whose description it is.
+        std::string client_name;
         std::string synthetic;    // synthetic: the bytes
         // A DEALLOCATE of `client_name` (query, or the execute of an unnamed Parse) to apply when
         // the server confirms it; parse: a duplicate name whose error must name the client's.
@@ -105,19 +117,39 @@ private:
         bool quiet = false;       // own_parse before a simple Query: its error is not the client's
     };
 
-    void handle_whole(const Link& link, const Message& m, std::string& to_server, std::string& to_client);
-    void handle_part(const Link& link, const Message& m, std::string& to_server, std::string& to_client);
-    void parse(const Link& link, const Message& m, std::string& to_server, std::string& to_client);
-    void bind(const Link& link, const Message& m, std::string& to_server);
-    void describe(const Link& link, const Message& m, std::string& to_server);
-    void close(const Link& link, const Message& m, std::string& to_server, std::string& to_client);
-    void query(const Link& link, const Message& m, std::string& to_server);
+    struct ClientStatement {
+        StatementRef statement;
+        std::string described;  // the RowDescription/NoData the client got for it ("" = none)
+    };
+
+    // Where messages for the server go now: held back while a shape check is under way.
+    std::string& out(const Link& link) { return holding_ ? held_ : link.server_out; }
+    void handle_whole(const Link& link, const Message& m, std::string& to_client);
+    void handle_part(const Link& link, const Message& m, std::string& to_client);
+    void parse(const Link& link, const Message& m, std::string& to_client);
+    void bind(const Link& link, const Message& m, std::string& to_client);
+    void describe(const Link& link, const Message& m);
+    void close(const Link& link, const Message& m, std::string& to_client);
+    void query(const Link& link, const Message& m);
     // A Bind streamed in parts: its names are collected from the first parts, then it is renamed.
-    void finish_bind_head(const Link& link, bool last, std::string& to_server);
-    // Makes sure the server has `statement` prepared, sending our own Parse first if not.
-    void ensure_prepared(const Link& link, const StatementRef& statement, std::string& to_server, bool before_query);
+    void finish_bind_head(const Link& link, bool last, std::string& to_client);
+    // The statement a Bind names is ready to run on this server: false after answering it like a
+    // stale Postgres statement (its client saw another shape), the Bind then dropped.
+    bool ready_to_bind(const Link& link, const std::string& name, ClientStatement& cs, std::string& to_client);
+    // Makes sure the server has `statement` prepared, sending our own Parse first if not (and our
+    // Describe, holding the client's messages back, when `check_for` described it).
+    void ensure_prepared(const Link& link, const StatementRef& statement, bool before_query,
+                         const std::string& check_for = {});
     // Records that the server will have `statement`, closing its least recently used if full.
-    void will_prepare(const Link& link, const StatementRef& statement, std::string& to_server);
+    void will_prepare(const Link& link, const StatementRef& statement);
+    // A RowDescription/NoData for `statement`: a new shape renames it (servers prepare it afresh).
+    void observe_shape(const Link& link, PreparedStatement& statement, std::string_view raw);
+    // The held messages go to the server, up to the next check under way.
+    void release_held(const Link& link);
+    // The shape check failed: the client's Bind is answered with the error, and what it sent up to
+    // its Sync is never sent.
+    void fail_held(const Link& link, std::string& to_client);
+    void drop_until_sync(const Link& link);
     void push(Expected e) { expected_.push_back(std::move(e)); }
     void answer(std::string bytes, std::string& to_client);
     void pop_front(std::string& to_client);
@@ -132,9 +164,15 @@ private:
         using is_transparent = void;
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
-    std::unordered_map<std::string, StatementRef, NameHash, std::equal_to<>> statements_;  // the client's names
+    std::unordered_map<std::string, ClientStatement, NameHash, std::equal_to<>> statements_;  // the client's names
     std::deque<Expected> expected_;
     bool skipping_ = false;     // the server skips to the client's next Sync after an error
+    bool dropping_ = false;     // we answered an error ourselves: the client's messages until its Sync go nowhere
+    // Held back while our own Describe of a statement prepared again is checked.
+    bool holding_ = false;
+    std::string held_;
+    std::deque<size_t> checkpoints_;  // offsets in held_ where another check starts
+    std::deque<size_t> held_syncs_;   // offsets in held_ of the client's Syncs
     // The DEALLOCATE an unnamed Parse carried, applied at its Execute's CommandComplete.
     std::string unnamed_deallocate_;
     // A Bind streamed in parts whose names have not all arrived yet.

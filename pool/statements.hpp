@@ -29,6 +29,9 @@ struct PreparedStatement {
     std::string key;  // the registry key (parameter set id + body)
     // A server accepted this text: another client's Parse+Sync of it can be answered without one.
     bool validated = false;
+    // The RowDescription (or NoData) last seen for it, raw: every server holding server_name gives
+    // these columns; a different answer means DDL changed them (statement_tracker.hpp).
+    std::string shape;
 };
 using StatementRef = std::shared_ptr<PreparedStatement>;
 

@@ -609,6 +609,17 @@ BOOST_AUTO_TEST_CASE(alter_table_under_a_prepared_select_star_fails_at_most_once
     BOOST_TEST((last.ok && last.columns == 2), last.describe());
 }
 
+// 8b. The same with asyncpg, which describes each statement once and trusts those columns: 50
+// connections over 5 servers cache SELECT * before ALTER TABLE ADD COLUMN, then run it again.
+// Postgres refuses the stale statement and asyncpg re-prepares by itself, so no query fails; a
+// pooler that ran it on a server prepared after the ALTER would hand asyncpg rows of a shape it
+// was not told (a ProtocolError, query after query).
+BOOST_AUTO_TEST_CASE(alter_table_under_asyncpgs_cached_statements_fails_no_query) {
+    PoolStack stack(transaction_pool());
+    prepared_check(stack, {"asyncpg-alter", "--connections", "50", "--queries", "12"});
+    expect_counters_moved(stack, {"statements_invalidated"});
+}
+
 // 9. A client's SET (search_path, statement_timeout, TimeZone; also set_config(), through the
 // extended protocol, inside BEGIN/COMMIT or after another statement) never reaches another
 // client of the same server. Whether the setting client keeps it is not asserted here.

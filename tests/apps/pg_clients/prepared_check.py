@@ -33,7 +33,7 @@ import threading
 
 import common
 
-WORKLOADS = ["asyncpg", "asyncpg-small-cache", "sqlalchemy-async", "psycopg", "psycopg-pipeline"]
+WORKLOADS = ["asyncpg", "asyncpg-small-cache", "asyncpg-alter", "sqlalchemy-async", "psycopg", "psycopg-pipeline"]
 
 
 class Tally:
@@ -99,6 +99,48 @@ class Tally:
 
 
 # --- asyncpg ----------------------------------------------------------------------------------
+
+async def asyncpg_alter_main(args):
+    """Every connection caches `SELECT * FROM t` with its columns (asyncpg describes each statement
+    once), then one connection adds a column. Against Postgres, asyncpg sees 'cached plan must not
+    change result type' and re-prepares and retries by itself outside a transaction: no query fails
+    and every later row has the new column. Through a pooler the cached statements live on servers
+    prepared before and after the ALTER: a row of the new shape under the old description would be
+    a ProtocolError."""
+    import asyncpg
+
+    tally = Tally()
+    table = common.table_name(args, "prepared_alter") + "_" + common.run_id()
+    pool = await asyncpg.create_pool(host=args.host, port=args.port, user=args.user, password=args.password,
+                                     database=args.dbname, timeout=args.connect_timeout, min_size=args.concurrency,
+                                     max_size=args.concurrency)
+    pids = set()
+    try:
+        await pool.execute(f"CREATE TABLE {table} (a int); INSERT INTO {table} VALUES (1)")
+        conns = [await pool.acquire() for _ in range(args.concurrency)]
+        query = f"SELECT * FROM {table}"
+
+        async def each(columns, rounds):
+            async def one(conn):
+                for _ in range(rounds):
+                    try:
+                        row = await conn.fetchrow(query)
+                        pids.add(conn.get_server_pid())
+                        tally.check("columns", len(row), columns)
+                    except Exception as e:  # noqa: BLE001 - counted
+                        tally.failed("select *", e)
+            await asyncio.gather(*(one(c) for c in conns))
+
+        await each(1, max(1, args.queries // 4))
+        await conns[0].execute(f"ALTER TABLE {table} ADD COLUMN b int DEFAULT 7")
+        await each(2, max(1, args.queries // 4))
+        for c in conns:
+            await pool.release(c)
+        await pool.execute(f"DROP TABLE {table}")
+    finally:
+        await pool.close()
+    return tally.result({"connections": args.concurrency, "backend_pids": sorted(pids)})
+
 
 async def asyncpg_main(args, small_cache):
     import asyncpg
@@ -406,6 +448,8 @@ def main(args):
         return asyncio.run(asyncpg_main(args, small_cache=False))
     if args.workload == "asyncpg-small-cache":
         return asyncio.run(asyncpg_main(args, small_cache=True))
+    if args.workload == "asyncpg-alter":
+        return asyncio.run(asyncpg_alter_main(args))
     if args.workload == "sqlalchemy-async":
         return asyncio.run(sqlalchemy_main(args))
     if args.workload == "psycopg":

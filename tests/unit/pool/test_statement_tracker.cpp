@@ -43,21 +43,24 @@ struct Fixture {
     PoolCounters counters;
     Server a, b;
     size_t capacity = 100;
+    std::string wire;  // what the server got (from send(), or released by receive())
 
     StatementTracker::Link link(Server& s, uint64_t params_id = 1) {
-        return {registry, s.statements, s.dirt, counters, capacity, params_id};
+        return {registry, s.statements, s.dirt, wire, counters, capacity, params_id};
     }
     // Client messages (one or more, concatenated): what reaches the server and the client now.
     std::pair<std::string, std::string> send(StatementTracker& t, Server& s, const std::string& messages) {
-        std::string to_server, to_client;
+        wire.clear();
+        std::string to_client;
         MessageReader reader;
         reader.feed(messages);
         Message m;
-        while (reader.next(m) == MessageReader::Status::message) t.client_message(link(s), m, to_server, to_client);
-        return {to_server, to_client};
+        while (reader.next(m) == MessageReader::Status::message) t.client_message(link(s), m, to_client);
+        return {wire, to_client};
     }
     // Server messages: what the client sees.
     std::string receive(StatementTracker& t, Server& s, const std::string& messages) {
+        wire.clear();
         std::string to_client;
         MessageReader reader;
         reader.feed(messages);
@@ -137,6 +140,28 @@ std::string error(std::string_view sqlstate, std::string_view message) {
     append_error_response(s, {"ERROR", sqlstate, message, {}, {}});
     return s;
 }
+
+// A RowDescription with `columns` int4 columns named c0, c1…
+std::string row_description(int columns) {
+    std::string body;
+    body.push_back(char(0));
+    body.push_back(char(columns));
+    for (int i = 0; i < columns; ++i) {
+        body += "c" + std::to_string(i);
+        body.push_back('\0');
+        body.append(4, '\0');                      // table OID
+        body.append(2, '\0');                      // attribute number
+        body += std::string("\0\0\0\x17", 4);  // int4
+        body += std::string("\0\x04", 2);         // size
+        body.append(4, '\xff');                    // typmod -1
+        body.append(2, '\0');                      // format
+    }
+    std::string out = "T";
+    uint32_t len = uint32_t(body.size() + 4);
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((len >> shift) & 0xff));
+    return out + body;
+}
+std::string parameter_description() { return std::string("t\0\0\0\x06\0\0", 7); }
 
 // The statement name a server-bound Parse, Bind or Describe carries.
 std::string named(const std::pair<char, std::string>& m) {
@@ -377,7 +402,8 @@ BOOST_AUTO_TEST_CASE(a_bind_streamed_in_parts_is_renamed_from_its_first_bytes) {
     std::string_view params[] = {big};
     append_bind(whole_bind, "", "s1", params);
     // Parts as the reader gives them: the header and a few bytes first (the names not complete).
-    std::string to_server, to_client;
+    std::string to_client;
+    wire.clear();
     std::vector<std::string> parts = {whole_bind.substr(0, 7), whole_bind.substr(7, 1000), whole_bind.substr(1007)};
     for (size_t i = 0; i < parts.size(); ++i) {
         Message m;
@@ -386,9 +412,9 @@ BOOST_AUTO_TEST_CASE(a_bind_streamed_in_parts_is_renamed_from_its_first_bytes) {
         m.part = true;
         m.first = i == 0;
         m.last = i + 1 == parts.size();
-        t.client_message(link(a), m, to_server, to_client);
+        t.client_message(link(a), m, to_client);
     }
-    auto m = split(to_server);
+    auto m = split(wire);
     BOOST_TEST_REQUIRE(m.size() == 1u);  // one well-formed message, its length word adjusted
     BOOST_TEST(named(m[0]) == "PORTICO_1");
     BOOST_TEST(m[0].second.size() == whole_bind.size() - 5 - 2 + std::string("PORTICO_1").size());
@@ -448,6 +474,52 @@ BOOST_AUTO_TEST_CASE(a_validated_parse_needs_no_server) {
     BOOST_TEST(second.find("P_0") != nullptr);
     BOOST_TEST(!second.parse_without_server(registry, 1, m, counters));  // a duplicate: the server says so
     BOOST_TEST(!third.parse_without_server(registry, 2, m, counters));   // other parameters: another key
+}
+
+// asyncpg's way: Parse + Describe, then Bind/Execute/Sync with the columns it was told.
+BOOST_AUTO_TEST_CASE(a_described_statement_is_checked_before_it_runs_elsewhere) {
+    StatementTracker t;
+    send(t, a, parse("s1", "SELECT * FROM t") + describe("s1") + sync_msg());
+    receive(t, a, parse_complete() + parameter_description() + row_description(1) + ready());
+    // On server b: our Parse and Describe go first; the client's Bind waits for the answer.
+    auto [to_b, none] = send(t, b, bind("s1") + execute() + sync_msg());
+    BOOST_TEST(types(to_b) == "PDH");
+    BOOST_TEST(!t.answered());
+    std::string seen = receive(t, b, parse_complete() + parameter_description() + row_description(1));
+    BOOST_TEST(seen.empty());     // all ours
+    BOOST_TEST(types(wire) == "BES");  // the same columns: the held messages go
+    BOOST_TEST(types(receive(t, b, bind_complete() + command_complete("SELECT 1") + ready())) == "2CZ");
+    BOOST_TEST(t.answered());
+}
+
+BOOST_AUTO_TEST_CASE(changed_columns_fail_the_bind_like_postgres_once_per_client_statement) {
+    StatementTracker t, fresh;
+    send(t, a, parse("s1", "SELECT * FROM t") + describe("s1") + sync_msg());
+    receive(t, a, parse_complete() + parameter_description() + row_description(1) + ready());
+    // ALTER TABLE t ADD COLUMN: server b prepares it with two columns.
+    send(t, b, bind("s1") + execute() + sync_msg());
+    std::string seen = receive(t, b, parse_complete() + parameter_description() + row_description(2));
+    auto m = split(seen);
+    BOOST_TEST_REQUIRE(m.size() == 1u);
+    BOOST_TEST(m[0].first == 'E');
+    BOOST_TEST(m[0].second.find("cached plan must not change result type") != std::string::npos);
+    BOOST_TEST(types(wire) == "S");  // the Bind and Execute never ran
+    BOOST_TEST(types(receive(t, b, ready())) == "Z");
+    BOOST_TEST(counters.statements_stale == 1u);
+    BOOST_TEST(counters.statements_invalidated == 1u);  // a new name for the new columns
+    // The client's statement stays stale (as in Postgres) until it prepares again.
+    auto [again, answer] = send(t, b, bind("s1") + execute() + sync_msg());
+    BOOST_TEST(types(again) == "S");
+    BOOST_TEST(types(answer) == "E");
+    receive(t, b, ready());
+    // Another client preparing the text now sees two columns and runs anywhere.
+    auto [prepared, none] = send(fresh, b, parse("s9", "SELECT * FROM t") + describe("s9") + sync_msg());
+    BOOST_TEST(types(prepared) == "PDS");  // under the new name, which no server has yet
+    receive(fresh, b, parse_complete() + parameter_description() + row_description(2) + ready());
+    BOOST_TEST(fresh.answered());
+    auto [run, nothing] = send(fresh, b, bind("s9") + execute() + sync_msg());
+    BOOST_TEST(nothing.empty());
+    BOOST_TEST(types(run).find('B') != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
