@@ -408,6 +408,8 @@ void Pooler::client_leaving(ClientConnection& client) {
     if (client.counted_in_pool && pool != nullptr) pool->clients--;
     ServerConnection* server = client.server();
     if (server == nullptr) return;
+    // Held messages or answers still owed to the statement tracker: the server is mid-work.
+    bool answered = client.statements_answered();
     client.unlinked();
     if (server->state() == ServerConnection::State::internal) {
         // Pre-ping or parameter sync under way: it finishes and then goes back to the pool.
@@ -415,7 +417,7 @@ void Pooler::client_leaving(ClientConnection& client) {
         return;
     }
     if (server->state() != ServerConnection::State::linked) return;
-    if (client.idle_between_transactions() && server->at_message_boundary() && server->queued() == 0) {
+    if (answered && client.idle_between_transactions() && server->at_message_boundary() && server->queued() == 0) {
         server->set_client(&client);  // release() detaches it again
         release(*server);
         return;

@@ -52,6 +52,9 @@ std::string stale_plan_error() {
     return out;
 }
 
+// A statement name no server has: our Bind of it fails where the client's stale one would have.
+constexpr std::string_view kNoSuchStatement = "PORTICO_STALE";
+
 std::string parse_complete() {
     std::string s;
     append_parse_complete(s);
@@ -70,7 +73,9 @@ std::vector<std::string> SessionDirt::reset_queries() const {
     if (cursors) q.emplace_back("CLOSE ALL");
     if (sql_statements) q.emplace_back("DEALLOCATE ALL");
     if (advisory_locks) q.emplace_back("SELECT pg_advisory_unlock_all()");
-    if (parameters) q.emplace_back("RESET ALL");
+    // RESET ALL leaves the role and the session authorization alone (Postgres marks them so): a
+    // client's SET ROLE must not become the next client's identity.
+    if (parameters) q.emplace_back("SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL");
     return q;
 }
 
@@ -93,12 +98,13 @@ bool StatementTracker::parse_without_server(StatementRegistry& registry, uint64_
 void StatementTracker::link_lost() {
     expected_.clear();
     skipping_ = false;
-    dropping_ = false;
+    copy_in_ = false;
+    discarding_parts_ = false;
     holding_ = false;
     held_.clear();
     checkpoints_.clear();
     held_syncs_.clear();
-    unnamed_deallocate_.clear();
+    deallocating_.clear();
     bind_head_.clear();
     collecting_bind_ = false;
 }
@@ -106,6 +112,8 @@ void StatementTracker::link_lost() {
 // ---- client → server -------------------------------------------------------------------------
 
 void StatementTracker::client_message(const Link& link, const Message& m, std::string& to_client) {
+    // A streamed message's later parts follow its first part's fate (renamed, replaced or raw).
+    if (m.part && !m.first) return handle_part(link, m, to_client);
     if (skipping_) {
         // The server ignores everything up to the Sync: so do we (no renames, no answers owed).
         out(link).append(m.raw);
@@ -114,11 +122,6 @@ void StatementTracker::client_message(const Link& link, const Message& m, std::s
             push({Kind::sync});
         }
         return;
-    }
-    if (dropping_) {
-        // We failed a Bind ourselves: like the server after an error, nothing until the Sync.
-        if (m.part || m.type != frontend::kSync) return;
-        dropping_ = false;
     }
     if (m.part) return handle_part(link, m, to_client);
     handle_whole(link, m, to_client);
@@ -138,8 +141,13 @@ void StatementTracker::handle_whole(const Link& link, const Message& m, std::str
             push({Kind::execute});
             break;
         case frontend::kSync:
-            push({Kind::sync});
+            // In copy-in the server ignores a Sync: nothing will answer it.
+            if (!copy_in_) push({Kind::sync});
             if (holding_) held_syncs_.push_back(held_.size());
+            break;
+        case frontend::kCopyDone:
+        case frontend::kCopyFail:
+            copy_in_ = false;
             break;
         case frontend::kQuery:
             return query(link, m);
@@ -169,6 +177,10 @@ void StatementTracker::handle_part(const Link& link, const Message& m, std::stri
         out(link).append(m.raw);
         return;
     }
+    if (discarding_parts_) {
+        discarding_parts_ = !m.last;
+        return;
+    }
     if (collecting_bind_) {
         bind_head_.append(m.raw);
         return finish_bind_head(link, m.last, to_client);
@@ -191,7 +203,9 @@ void StatementTracker::finish_bind_head(const Link& link, bool last, std::string
         if (it == statements_.end()) {
             push({Kind::bind});
             out(link).append(bind_head_);
-        } else if (ready_to_bind(link, name, it->second, to_client)) {
+        } else if (!ready_to_bind(link, name, it->second, to_client)) {
+            discarding_parts_ = !last;  // our failing Bind went instead; the rest of this one goes nowhere
+        } else {
             StatementRef statement = it->second.statement;
             // The length word counts the whole message: it changes by the names' difference.
             uint32_t length = wire::load_u32(head.data() + 1);
@@ -204,7 +218,6 @@ void StatementTracker::finish_bind_head(const Link& link, bool last, std::string
             o.append(body.substr(statement_end + 1));
             push({Kind::bind, statement});
         }
-        // else: failed as stale; dropping_ swallows the rest of its parts
     }
     bind_head_.clear();
     collecting_bind_ = false;
@@ -225,9 +238,11 @@ void StatementTracker::parse(const Link& link, const Message& m, std::string& to
                 if (auto it = statements_.find(d->name); it != statements_.end()) {
                     StatementRef statement = it->second.statement;
                     ensure_prepared(link, statement, false);
-                    unnamed_deallocate_ = d->name;
                     append_parse(out(link), "", "DEALLOCATE \"" + statement->server_name + "\"", p->param_types);
-                    push({Kind::parse});
+                    Expected expected{Kind::parse};
+                    expected.client_name = d->name;  // queued in deallocating_ once the server took it
+                    expected.deallocate = true;
+                    push(std::move(expected));
                     return;
                 }
             }
@@ -250,6 +265,9 @@ void StatementTracker::parse(const Link& link, const Message& m, std::string& to
         return;
     }
     StatementRef statement = link.registry.intern(link.params_id, p->after_statement);
+    SessionEffects effects = session_effects(p->query);
+    statement->sets_parameters = effects.parameters;
+    statement->takes_advisory_locks = effects.advisory_locks;
     statements_.emplace(name, ClientStatement{statement, {}});
     if (link.server.touch(statement->id)) {
         // Already prepared on this server, by this client or another: answer it ourselves.
@@ -274,20 +292,33 @@ bool StatementTracker::ready_to_bind(const Link& link, const std::string& name, 
     if (!cs.described.empty() && !statement->shape.empty() && cs.described != statement->shape) {
         // The columns changed since this client described it (DDL): Postgres would refuse the Bind,
         // and the client (asyncpg) prepares it again. Answered here, in order.
-        link.counters.statements_stale++;
-        std::string error = stale_plan_error();
-        if (expected_.empty() && !holding_) {
-            to_client.append(error);
-        } else {
-            Expected e{Kind::synthetic};
-            e.synthetic = std::move(error);
-            push(std::move(e));
-        }
-        dropping_ = true;
+        (void)to_client;
+        fail_bind(link, false);
         return false;
     }
+    apply_effects(link, *statement);
     ensure_prepared(link, statement, false, cs.described.empty() ? std::string() : name);
     return true;
+}
+
+void StatementTracker::apply_effects(const Link& link, const PreparedStatement& statement) {
+    link.dirt.parameters |= statement.sets_parameters;
+    link.dirt.advisory_locks |= statement.takes_advisory_locks;
+}
+
+void StatementTracker::fail_bind(const Link& link, bool at_front) {
+    link.counters.statements_stale++;
+    Expected failing{Kind::bind};
+    failing.replacement = stale_plan_error();
+    std::string bind;
+    append_bind(bind, "", kNoSuchStatement);
+    if (at_front) {
+        link.server_out.append(bind);
+        expected_.push_front(std::move(failing));
+    } else {
+        out(link).append(bind);
+        push(std::move(failing));
+    }
 }
 
 void StatementTracker::bind(const Link& link, const Message& m, std::string& to_client) {
@@ -337,9 +368,15 @@ void StatementTracker::close(const Link& link, const Message& m, std::string& to
     }
     // The client's name goes; the server keeps the statement for other clients until its LRU
     // closes it. Closing a name that does not exist is no error in Postgres either.
-    statements_.erase(std::string(c->name));
-    link.counters.statements_closed_locally++;
     Expected expected{Kind::synthetic};
+    if (auto it = statements_.find(c->name); it != statements_.end()) {
+        expected.statement = it->second.statement;
+        expected.described = it->second.described;
+        expected.client_name = it->first;
+        expected.closing = true;
+        statements_.erase(it);
+    }
+    link.counters.statements_closed_locally++;
     expected.synthetic = close_complete();
     if (expected_.empty() && !holding_) answer(std::move(expected.synthetic), to_client);
     else push(std::move(expected));
@@ -461,6 +498,7 @@ bool StatementTracker::server_message(const Link& link, const Message& m, std::s
             if (head.statement && (head.kind == Kind::parse || head.kind == Kind::own_parse) && !head.duplicate) {
                 head.statement->validated = true;
             }
+            if (head.kind == Kind::parse && head.deallocate) deallocating_.push_back(head.client_name);
             if (!own) to_client.append(m.raw);
             pop_front(to_client);
             return !own;
@@ -481,7 +519,7 @@ bool StatementTracker::server_message(const Link& link, const Message& m, std::s
                     release_held(link);
                     write_due(to_client);
                 } else {
-                    fail_held(link, to_client);
+                    fail_held(link);
                 }
                 return false;
             }
@@ -505,6 +543,15 @@ bool StatementTracker::server_message(const Link& link, const Message& m, std::s
             to_client.append(m.raw);
             pop_front(to_client);
             return true;
+        case backend::kCopyInResponse:
+            if (head.kind == Kind::execute) {
+                // COPY FROM STDIN through Execute: the Syncs the client sent after it reach the server
+                // in copy-in mode and are ignored; only the one after CopyDone/CopyFail is answered.
+                auto next = std::next(expected_.begin());
+                while (next != expected_.end() && next->kind == Kind::sync) next = expected_.erase(next);
+                copy_in_ = true;
+            }
+            break;
         case backend::kCommandComplete:
         case backend::kEmptyQueryResponse:
         case backend::kPortalSuspended:
@@ -529,47 +576,36 @@ void StatementTracker::observe_shape(const Link& link, PreparedStatement& statem
     link.counters.statements_invalidated++;
 }
 
-void StatementTracker::release_held(const Link& link) {
-    if (!holding_) return;
-    bool last = checkpoints_.empty();
-    size_t upto = last ? held_.size() : checkpoints_.front();
+void StatementTracker::send_held(const Link& link, size_t upto) {
     link.server_out.append(held_, 0, upto);
     held_.erase(0, upto);
-    if (!last) checkpoints_.pop_front();
+    // Checks whose Describe went out with it now run; one that starts exactly here still holds.
+    while (!checkpoints_.empty() && checkpoints_.front() < upto) checkpoints_.pop_front();
     for (size_t& c : checkpoints_) c -= upto;
     while (!held_syncs_.empty() && held_syncs_.front() < upto) held_syncs_.pop_front();
     for (size_t& c : held_syncs_) c -= upto;
-    // Past the last check: what comes next goes straight to the server. Otherwise the next
-    // check's Describe was just sent and the rest waits for its answer.
-    if (last) holding_ = false;
 }
 
-void StatementTracker::fail_held(const Link& link, std::string& to_client) {
-    link.counters.statements_stale++;
-    to_client.append(stale_plan_error());
-    drop_until_sync(link);
-    // What the client sent up to its Sync (and our own messages among it) is never sent.
-    if (held_syncs_.empty()) {
-        held_.clear();
-        checkpoints_.clear();
+void StatementTracker::release_held(const Link& link) {
+    if (!holding_) return;
+    if (checkpoints_.empty()) {
+        // Past the last check: what comes next goes straight to the server.
+        send_held(link, held_.size());
         holding_ = false;
-        dropping_ = true;
         return;
     }
-    size_t sync_at = held_syncs_.front();
-    held_.erase(0, sync_at);
-    while (!checkpoints_.empty() && checkpoints_.front() <= sync_at) checkpoints_.pop_front();
-    for (size_t& c : checkpoints_) c -= sync_at;
-    for (size_t& c : held_syncs_) c -= sync_at;
-    release_held(link);
-    write_due(to_client);
+    // Up to the next check's Describe, whose answer the rest waits for.
+    size_t upto = checkpoints_.front();
+    checkpoints_.pop_front();
+    send_held(link, upto);
 }
 
-void StatementTracker::drop_until_sync(const Link& link) {
-    while (!expected_.empty() && expected_.front().kind != Kind::sync && expected_.front().kind != Kind::own_sync) {
-        undo(link, expected_.front());
-        expected_.pop_front();
-    }
+void StatementTracker::fail_held(const Link& link) {
+    // Postgres would refuse the client's Bind: a Bind that fails goes first, so the server refuses
+    // it, aborts a transaction block and skips the client's held messages up to its Sync — all as
+    // for an error of its own.
+    fail_bind(link, true);
+    release_held(link);
 }
 
 void StatementTracker::command_complete(const Link& link, std::string_view body) {
@@ -594,9 +630,9 @@ void StatementTracker::command_complete(const Link& link, std::string_view body)
         std::string name;
         if (head.deallocate) {
             name = head.client_name;
-        } else if (head.kind == Kind::execute) {
-            name = std::move(unnamed_deallocate_);
-            unnamed_deallocate_.clear();
+        } else if (head.kind == Kind::execute && !deallocating_.empty()) {
+            name = std::move(deallocating_.front());
+            deallocating_.pop_front();
         }
         auto it = name.empty() ? statements_.end() : statements_.find(name);
         if (it != statements_.end()) {
@@ -624,22 +660,52 @@ void StatementTracker::server_error(const Link& link, std::string_view body, std
         undo(link, head);
         return write_due(to_client);
     }
-    if (head.kind == Kind::parse && head.duplicate) {
+    if (!head.replacement.empty()) {
+        to_client.append(head.replacement);
+    } else if (head.kind == Kind::parse && head.duplicate) {
         to_client.append(error_renamed(body, head.statement->server_name, head.client_name));
     } else {
-        undo(link, head);
         to_client.append(raw);
     }
     // The server now skips everything up to the next Sync: what we expected from it, it will not
-    // send, and the Parses among them never ran. What we held back goes now (the server skips it
-    // up to the client's Sync).
-    drop_until_sync(link);
-    while (holding_) release_held(link);
-    if (expected_.empty()) skipping_ = true;
+    // send, and what those messages did to the client's names is undone — last first, so a Close
+    // then a Parse of one name gives the closed statement back. A DEALLOCATE the server took but
+    // will not execute is forgotten.
+    std::vector<Expected> skipped;
+    skipped.push_back(std::move(head));
+    while (!expected_.empty() && expected_.front().kind != Kind::sync && expected_.front().kind != Kind::own_sync) {
+        skipped.push_back(std::move(expected_.front()));
+        expected_.pop_front();
+    }
+    bool check_skipped = false;
+    for (auto it = skipped.rbegin(); it != skipped.rend(); ++it) {
+        check_skipped = check_skipped || it->kind == Kind::own_describe;
+        undo(link, *it);
+    }
+    deallocating_.clear();
+    if (holding_ && check_skipped) {
+        // The Describe we were waiting for is skipped too: the held messages up to the client's
+        // Sync go (the server skips them and answers the Sync); a later check still holds the rest.
+        if (held_syncs_.empty()) {
+            send_held(link, held_.size());
+            checkpoints_.clear();
+            holding_ = false;
+        } else {
+            send_held(link, held_syncs_.front() + 5);  // a Sync is 5 bytes
+            release_held(link);
+        }
+    }
+    if (expected_.empty() && !holding_) skipping_ = true;
 }
 
 void StatementTracker::undo(const Link& link, const Expected& e) {
     if (e.kind == Kind::own_parse && e.statement) link.server.remove(e.statement->id);
+    if (e.closing) {
+        // The server skipped the Close: the client still has the statement (unless a later Parse,
+        // skipped too, already gave the name back).
+        statements_.try_emplace(e.client_name, ClientStatement{e.statement, e.described});
+        return;
+    }
     bool client_parse = (e.kind == Kind::parse || e.kind == Kind::synthetic) && !e.client_name.empty();
     if (!client_parse || !e.statement || e.duplicate) return;
     // The server has the statement only if someone else's Parse put it there.

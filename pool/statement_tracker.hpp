@@ -115,6 +115,13 @@ private:
         bool deallocate = false;
         bool duplicate = false;
         bool quiet = false;       // own_parse before a simple Query: its error is not the client's
+        // synthetic CloseComplete: the statement the client closed, given back if the server skips
+        // the Close (an error ahead of it), with what the client had described.
+        bool closing = false;
+        std::string described;
+        // Our Bind that must fail (a name no server has): the client gets this error instead of the
+        // server's, and the server aborts and skips to the Sync exactly as for its own error.
+        std::string replacement;
     };
 
     struct ClientStatement {
@@ -146,10 +153,14 @@ private:
     void observe_shape(const Link& link, PreparedStatement& statement, std::string_view raw);
     // The held messages go to the server, up to the next check under way.
     void release_held(const Link& link);
-    // The shape check failed: the client's Bind is answered with the error, and what it sent up to
-    // its Sync is never sent.
-    void fail_held(const Link& link, std::string& to_client);
-    void drop_until_sync(const Link& link);
+    // The shape check failed: a failing Bind goes ahead of the held messages (statement_tracker.cpp).
+    void fail_held(const Link& link);
+    // The held messages up to `upto` go to the server.
+    void send_held(const Link& link, size_t upto);
+    // A Bind of a statement whose columns changed under the client: a Bind that fails on the server
+    // goes in its place (the client gets Postgres's stale-plan error for it).
+    void fail_bind(const Link& link, bool at_front);
+    void apply_effects(const Link& link, const PreparedStatement& statement);
     void push(Expected e) { expected_.push_back(std::move(e)); }
     void answer(std::string bytes, std::string& to_client);
     void pop_front(std::string& to_client);
@@ -167,14 +178,16 @@ private:
     std::unordered_map<std::string, ClientStatement, NameHash, std::equal_to<>> statements_;  // the client's names
     std::deque<Expected> expected_;
     bool skipping_ = false;     // the server skips to the client's next Sync after an error
-    bool dropping_ = false;     // we answered an error ourselves: the client's messages until its Sync go nowhere
+    bool copy_in_ = false;      // COPY FROM STDIN through Execute: the server ignores Syncs until CopyDone/CopyFail
+    bool discarding_parts_ = false;  // the rest of a streamed Bind replaced by our failing one
     // Held back while our own Describe of a statement prepared again is checked.
     bool holding_ = false;
     std::string held_;
     std::deque<size_t> checkpoints_;  // offsets in held_ where another check starts
     std::deque<size_t> held_syncs_;   // offsets in held_ of the client's Syncs
-    // The DEALLOCATE an unnamed Parse carried, applied at its Execute's CommandComplete.
-    std::string unnamed_deallocate_;
+    // DEALLOCATEs of client statements carried by unnamed Parses that the server accepted, in
+    // order: each applied at the next Execute's DEALLOCATE CommandComplete.
+    std::deque<std::string> deallocating_;
     // A Bind streamed in parts whose names have not all arrived yet.
     std::string bind_head_;
     bool collecting_bind_ = false;

@@ -32,6 +32,10 @@ struct PreparedStatement {
     // The RowDescription (or NoData) last seen for it, raw: every server holding server_name gives
     // these columns; a different answer means DDL changed them (statement_tracker.hpp).
     std::string shape;
+    // What running it leaves on a server beyond the transaction (set_config(), session advisory
+    // locks): applied to whichever server each Bind runs on.
+    bool sets_parameters = false;
+    bool takes_advisory_locks = false;
 };
 using StatementRef = std::shared_ptr<PreparedStatement>;
 

@@ -709,6 +709,40 @@ BOOST_AUTO_TEST_CASE(session_settings_never_reach_another_client) {
     expect_counters_moved(stack, {"session_resets"});
 }
 
+// 9b. What RESET ALL does not reset: a client's SET ROLE / SET SESSION AUTHORIZATION must not be
+// the next client's identity; a session advisory lock taken by a prepared statement executed on
+// another server than the one that prepared it must not stay on that server.
+BOOST_AUTO_TEST_CASE(identity_and_session_locks_never_reach_another_client) {
+    PoolStack stack(transaction_pool("2"));
+    stack.pg.psql("CREATE ROLE other_role NOLOGIN", "app");
+    ServerHolders holders(stack, 2);
+    Client setter(stack.conninfo());
+    Client checker(stack.conninfo());
+    std::string me;
+    holders.lend(0, [&] { me = checker.value("SELECT current_user"); });
+    BOOST_TEST_REQUIRE(!me.empty());
+    for (const char* sql : {"SET ROLE other_role", "SET SESSION AUTHORIZATION other_role"}) {
+        holders.lend(1, [&] {
+            Outcome o = setter.exec(sql);
+            BOOST_TEST(o.ok, sql << ": " << o.describe());
+            std::string seen = checker.value("SELECT current_user || '/' || session_user");
+            BOOST_TEST(seen == me + "/" + me, "after another client's `" << sql << "`: " << seen);
+        });
+    }
+    holders.lend(0, [&] { BOOST_TEST(setter.prepare("lock", "SELECT pg_advisory_lock($1::bigint)").ok); });
+    holders.lend(1, [&] {
+        Outcome o = setter.exec_prepared("lock", {"4242"});  // prepared again on this server, run here
+        BOOST_TEST(o.ok, o.describe());
+    });
+    // The lock's session was server 1's: from server 0 it must be free again.
+    holders.lend(0, [&] {
+        std::string got = checker.value("SELECT pg_try_advisory_lock(4242)::text");
+        BOOST_TEST(got == "true", "the advisory lock stayed on the server after its client's transaction: " << got);
+        // (the checker's own lock goes with the reset its session lock causes)
+    });
+    expect_counters_moved(stack, {"session_resets"});
+}
+
 // 10. Close of a statement (the protocol message) is answered for the client and the name is
 // gone; with max_prepared_statements 3 the pool evicts statements from servers, yet 10
 // statements executed in random order on changing servers always give their own results;
