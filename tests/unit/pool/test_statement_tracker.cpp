@@ -70,75 +70,34 @@ struct Fixture {
     }
 };
 
-std::string parse(std::string_view name, std::string_view sql) {
+// One message from a builder of pool/builders.hpp.
+template <typename Build>
+std::string built(Build build) {
     std::string s;
-    append_parse(s, name, sql);
+    build(s);
     return s;
 }
-std::string bind(std::string_view statement) {
-    std::string s;
-    append_bind(s, "", statement);
-    return s;
-}
+std::string parse(std::string_view name, std::string_view sql) { return built([&](auto& s) { append_parse(s, name, sql); }); }
+std::string bind(std::string_view statement) { return built([&](auto& s) { append_bind(s, "", statement); }); }
 std::string describe(std::string_view statement) {
-    std::string s;
-    append_describe(s, TargetKind::statement, statement);
-    return s;
+    return built([&](auto& s) { append_describe(s, TargetKind::statement, statement); });
 }
 std::string close(std::string_view statement) {
-    std::string s;
-    append_close(s, TargetKind::statement, statement);
-    return s;
+    return built([&](auto& s) { append_close(s, TargetKind::statement, statement); });
 }
-std::string execute() {
-    std::string s;
-    append_execute(s, "");
-    return s;
-}
-std::string sync_msg() {
-    std::string s;
-    append_sync(s);
-    return s;
-}
-std::string flush() {
-    std::string s;
-    append_flush(s);
-    return s;
-}
-std::string query(std::string_view sql) {
-    std::string s;
-    append_query(s, sql);
-    return s;
-}
-std::string parse_complete() {
-    std::string s;
-    append_parse_complete(s);
-    return s;
-}
-std::string bind_complete() {
-    std::string s;
-    append_bind_complete(s);
-    return s;
-}
-std::string close_complete() {
-    std::string s;
-    append_close_complete(s);
-    return s;
-}
-std::string command_complete(std::string_view tag) {
-    std::string s;
-    append_command_complete(s, tag);
-    return s;
-}
+std::string execute() { return built([](auto& s) { append_execute(s, ""); }); }
+std::string sync_msg() { return built([](auto& s) { append_sync(s); }); }
+std::string flush() { return built([](auto& s) { append_flush(s); }); }
+std::string query(std::string_view sql) { return built([&](auto& s) { append_query(s, sql); }); }
+std::string parse_complete() { return built([](auto& s) { append_parse_complete(s); }); }
+std::string bind_complete() { return built([](auto& s) { append_bind_complete(s); }); }
+std::string close_complete() { return built([](auto& s) { append_close_complete(s); }); }
+std::string command_complete(std::string_view tag) { return built([&](auto& s) { append_command_complete(s, tag); }); }
 std::string ready(TransactionStatus status = TransactionStatus::idle) {
-    std::string s;
-    append_ready_for_query(s, status);
-    return s;
+    return built([&](auto& s) { append_ready_for_query(s, status); });
 }
 std::string error(std::string_view sqlstate, std::string_view message) {
-    std::string s;
-    append_error_response(s, {"ERROR", sqlstate, message, {}, {}});
-    return s;
+    return built([&](auto& s) { append_error_response(s, {"ERROR", sqlstate, message, {}, {}}); });
 }
 
 // A RowDescription with `columns` int4 columns named c0, c1…
