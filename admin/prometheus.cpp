@@ -122,6 +122,33 @@ void render_ratelimit(Writer& w, const metrics::Snapshot& s) {
     }
 }
 
+void render_static(Writer& w, const metrics::Snapshot& s) {
+    w.family("portico_static_responses_total", "counter",
+             "Answers of static routes (from disk, without the app), by route pattern and status code.");
+    for (const auto& route : s.routes) {
+        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) {
+            if (route.static_codes[slot] == 0) continue;
+            w.sample("portico_static_responses_total", {{"route", route.pattern}, {"code", metrics::code_label(slot)}},
+                     route.static_codes[slot]);
+        }
+    }
+    const auto& t = s.static_files;
+    w.family("portico_static_open_file_cache_total", "counter",
+             "Static file openings: reused (hit), opened (miss), opened again after the validity period (expired).");
+    w.sample("portico_static_open_file_cache_total", {{"result", "hit"}}, t.open_cache_hits);
+    w.sample("portico_static_open_file_cache_total", {{"result", "miss"}}, t.open_cache_misses);
+    w.sample("portico_static_open_file_cache_total", {{"result", "expired"}}, t.open_cache_expired);
+    w.single("portico_static_open_file_cache_entries", "gauge", "Openings held by the workers' open-file caches.",
+             t.open_cache_entries);
+    w.single("portico_static_open_file_cache_evictions_total", "counter",
+             "Openings dropped from a full open-file cache (least recently used first).", t.open_cache_evictions);
+    w.single("portico_static_precompressed_total", "counter", "Static answers served from a .gz sibling.",
+             t.precompressed);
+    w.single("portico_static_fallback_total", "counter", "Static misses handed to the app (fallback: upstream).",
+             t.fallback);
+    w.single("portico_static_bytes_total", "counter", "File bytes static routes sent.", t.bytes_sent);
+}
+
 void render_compression(Writer& w, const metrics::Snapshot& s) {
     const auto& c = s.compression;
     w.family("portico_compression_responses_total", "counter", "Responses compressed by Portico, by coding.");
@@ -209,6 +236,7 @@ std::string render_prometheus(const metrics::Snapshot& snapshot, std::string_vie
     render_requests(w, snapshot);
     render_ratelimit(w, snapshot);
     render_compression(w, snapshot);
+    render_static(w, snapshot);
     render_upstream(w, snapshot);
     if (snapshot.cache_active) render_cache(w, snapshot);
     render_process(w, snapshot);

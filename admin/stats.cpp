@@ -69,6 +69,34 @@ json build_compression_stats(const metrics::CompressionTotals& c) {
     return j;
 }
 
+namespace {
+
+json code_map(const std::array<uint64_t, metrics::kCodeSlots>& codes) {
+    json j = json::object();
+    for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot)
+        if (codes[slot] > 0) j[std::string(metrics::code_label(slot))] = codes[slot];
+    return j;
+}
+
+json build_static_stats(const metrics::Snapshot& s) {
+    std::array<uint64_t, metrics::kCodeSlots> codes{};
+    for (const auto& route : s.routes)
+        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) codes[slot] += route.static_codes[slot];
+    const auto& t = s.static_files;
+    return {{"responses", code_map(codes)},
+            {"open_file_cache",
+             {{"hits", t.open_cache_hits},
+              {"misses", t.open_cache_misses},
+              {"expired", t.open_cache_expired},
+              {"entries", t.open_cache_entries},
+              {"evictions", t.open_cache_evictions}}},
+            {"precompressed", t.precompressed},
+            {"fallback", t.fallback},
+            {"bytes_sent", t.bytes_sent}};
+}
+
+}  // namespace
+
 json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_part,
                  const std::optional<json>& pool_part) {
     json j;
@@ -92,6 +120,7 @@ json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_pa
         r["ratelimit_rejected"] = route.ratelimit_rejected;
         r["ratelimit_allowed"] = route.ratelimit_allowed;
         r["ratelimit_dry_run"] = route.ratelimit_dry_run;
+        if (route.static_responses() > 0) r["static"] = code_map(route.static_codes);
         routes.push_back(std::move(r));
     }
     j["routes"] = std::move(routes);
@@ -109,6 +138,7 @@ json build_stats(const metrics::Snapshot& s, const std::optional<json>& cache_pa
     j["ratelimit"] = {
         {"allowed", s.ratelimit_allowed()}, {"rejected", s.ratelimit_rejected()}, {"dry_run", s.ratelimit_dry_run()}};
     j["compression"] = build_compression_stats(s.compression);
+    j["static"] = build_static_stats(s);
     j["config_reloads"] = {{"ok", s.config_reloads_ok}, {"error", s.config_reloads_error}};
     j["process"] = {{"resident_memory_bytes", s.process.resident_memory_bytes},
                     {"open_fds", s.process.open_fds},

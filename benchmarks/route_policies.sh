@@ -3,14 +3,15 @@
 # request at level 1 and level 6 (portico's compression stage vs nginx's gzip filter, both proxying
 # the same origin), compressed cache hits (portico stores the gzip variant; nginx proxy_cache
 # stores the plain response and its gzip filter compresses every hit), and the cost of a rate limit
-# (a limited route vs an unlimited one in the same portico). Every server process on one
+# (a limited route vs an unlimited one in the same portico), and static files of 1 KiB and 1 MiB
+# from disk (portico's static route vs nginx's sendfile, both with an open-file cache). Every server process on one
 # core, wrk alone on the other, rounds alternating which server goes first; prints medians, the
 # ratios portico/nginx and the issue's targets. See benchmarks/README.md for how to read it.
 #
 # Usage: benchmarks/route_policies.sh
 # Environment (defaults in brackets):
 #   PORTICO_BIN [build/portico]   the binary under test (build it Release first)
-#   SCENARIOS ["gzip1 gzip6 gziphit ratelimit"]   which comparisons to run
+#   SCENARIOS ["gzip1 gzip6 gziphit ratelimit static1k static1m"]   which comparisons to run
 #   ROUNDS [5]  DURATION [10s]  WARMUP [3s]  CONNECTIONS [64]
 #   SERVER_CORE [0]  WRK_CORE [1]  RESULTS_DIR [benchmarks/results]  KEEP_TMP [0]
 # Exit status: 0 when the benchmark ran (whatever the figures), 1 on a setup failure (missing tool,
@@ -31,7 +32,7 @@ WRK_CORE=${WRK_CORE:-1}
 PORTICO_BIN=${PORTICO_BIN:-$repo/build/portico}
 RESULTS_DIR=${RESULTS_DIR:-$repo/benchmarks/results}
 KEEP_TMP=${KEEP_TMP:-0}
-SCENARIOS=${SCENARIOS:-gzip1 gzip6 gziphit ratelimit}
+SCENARIOS=${SCENARIOS:-gzip1 gzip6 gziphit ratelimit static1k static1m}
 read -r -a scenarios <<<"$SCENARIOS"
 
 # Each scenario compares two servers (the second is the reference): what each is asked for, and
@@ -39,19 +40,24 @@ read -r -a scenarios <<<"$SCENARIOS"
 # a rate limit.
 declare -A servers_of=(
     [gzip1]="portico nginx" [gzip6]="portico nginx" [gziphit]="portico nginx" [ratelimit]="portico unlimited"
+    [static1k]="portico nginx" [static1m]="portico nginx"
 )
 declare -A path_of=(
     [gzip1:portico]=/gz1/100k.json [gzip1:nginx]=/gz1/100k.json
     [gzip6:portico]=/gz6/100k.json [gzip6:nginx]=/gz6/100k.json
     [gziphit:portico]=/hit/100k.json [gziphit:nginx]=/hit/100k.json
     [ratelimit:portico]=/rl/1k.json [ratelimit:unlimited]=/free/1k.json
+    [static1k:portico]=/files/1k.bin [static1k:nginx]=/files/1k.bin
+    [static1m:portico]=/files/1m.bin [static1m:nginx]=/files/1m.bin
 )
-declare -A encoding_of=([gzip1]=gzip [gzip6]=gzip [gziphit]=gzip [ratelimit]=identity)
+declare -A encoding_of=([gzip1]=gzip [gzip6]=gzip [gziphit]=gzip [ratelimit]=identity [static1k]=identity [static1m]=identity)
 declare -A text_of=(
     [gzip1]="gzip level 1 of a 100 KiB JSON response, every request (no cache)"
     [gzip6]="gzip level 6 of a 100 KiB JSON response, every request (no cache)"
     [gziphit]="compressed cache hits of a 100 KiB JSON response (level 1; nginx: proxy_cache + gzip)"
     [ratelimit]="a rate-limited route (a token per request, never refused) vs an unlimited one, 1 KiB proxied"
+    [static1k]="a 1 KiB static file from disk (portico: static route; nginx: sendfile on, open_file_cache)"
+    [static1m]="a 1 MiB static file from disk (portico: static route; nginx: sendfile on, open_file_cache)"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -125,6 +131,10 @@ for d in rl free; do
     cp "$tmp/origin/www/1k.json" "$tmp/origin/www/$d/1k.json"
 done
 doc_bytes=$(stat -c %s "$tmp/origin/www/100k.json")
+# The static files, served from disk by both servers (no origin involved).
+mkdir -p "$tmp/static/files"
+head -c 1024 /dev/urandom >"$tmp/static/files/1k.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$tmp/static/files/1m.bin"
 
 cat >"$tmp/origin/nginx.conf" <<EOF
 # The origin: nginx serving the documents, no compression, cacheable for an hour.
@@ -164,6 +174,10 @@ http {
     gzip_proxied any;
     gzip_min_length 1000;
     gzip_vary on;
+    sendfile on;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
+    default_type application/octet-stream;
     proxy_cache_path $tmp/nginx/cache levels=1:2 keys_zone=bench:10m max_size=1g inactive=1h use_temp_path=off;
     upstream origin {
         server 127.0.0.1:$origin_port;
@@ -183,6 +197,7 @@ http {
             proxy_cache_lock on;
             add_header X-Cache-Status \$upstream_cache_status always;
         }
+        location /files/ { root $tmp/static; }
         location / { proxy_pass http://origin; }
     }
 }
@@ -209,6 +224,7 @@ routes:
     # never refuses (the bucket refills faster than any load here), but takes a token per request
     "/rl/*": { compression: { enabled: false }, rate_limit: { rate: 10000000/s, burst: 10000000 } }
     "/free/*": { compression: { enabled: false } }
+    "/files/*": { static: { root: $tmp/static/files, precompressed: false } }
 EOF
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +289,9 @@ for sc in "${scenarios[@]}"; do
             gzip*)
                 grep -qi '^content-encoding: *gzip' "$h" || bench_die "$s did not gzip $url: $(tr -d '\r' <"$h" | tr '\n' ' ')"
                 decodes_to_original "$b" || bench_die "$s: the gzip body of $url does not decode to the document"
+                ;;
+            static*)
+                cmp -s "$b" "$tmp/static/files/${path_of[$sc:$s]##*/}" || bench_die "$s: $url is not the file on disk"
                 ;;
             ratelimit)
                 cmp -s "$b" "$tmp/origin/www/1k.json" || bench_die "$s: $url is not the 1 KiB document"

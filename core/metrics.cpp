@@ -123,6 +123,17 @@ void CompressionTotals::add(const CompressionCounters& c) {
     for (size_t i = 0; i < skipped.size(); ++i) skipped[i] += c.skipped[i].value();
 }
 
+void StaticTotals::add(const StaticCounters& c) {
+    open_cache_hits += c.open_cache_hits.value();
+    open_cache_misses += c.open_cache_misses.value();
+    open_cache_expired += c.open_cache_expired.value();
+    open_cache_entries += c.open_cache_entries.value();
+    open_cache_evictions += c.open_cache_evictions.value();
+    precompressed += c.precompressed.value();
+    fallback += c.fallback.value();
+    bytes_sent += c.bytes_sent.value();
+}
+
 std::optional<double> CacheTotals::hit_ratio() const {
     uint64_t served = hits + stale + revalidated;
     uint64_t lookups = served + misses + expired;
@@ -133,6 +144,12 @@ std::optional<double> CacheTotals::hit_ratio() const {
 uint64_t RouteSnapshot::requests() const {
     uint64_t n = 0;
     for (uint64_t c : codes) n += c;
+    return n;
+}
+
+uint64_t RouteSnapshot::static_responses() const {
+    uint64_t n = 0;
+    for (uint64_t c : static_codes) n += c;
     return n;
 }
 
@@ -251,7 +268,10 @@ Snapshot Registry::snapshot() const {
         other.id = kOtherRoute;
         for (const auto& block : blocks_) {
             auto add_route = [&](RouteSnapshot& r) {
-                for (size_t slot = 0; slot < kCodeSlots; ++slot) r.codes[slot] += block->http_requests.value(r.id, slot);
+                for (size_t slot = 0; slot < kCodeSlots; ++slot) {
+                    r.codes[slot] += block->http_requests.value(r.id, slot);
+                    r.static_codes[slot] += block->static_responses.value(r.id, slot);
+                }
                 r.duration.add(block->request_duration.at(r.id));
                 r.ratelimit_allowed += block->ratelimit_allowed.value(r.id);
                 r.ratelimit_rejected += block->ratelimit_rejected.value(r.id);
@@ -262,6 +282,7 @@ Snapshot Registry::snapshot() const {
             s.upstream.add(block->upstream);
             s.cache.add(block->cache);
             s.compression.add(block->compression);
+            s.static_files.add(block->static_files);
         }
         // "(other)" appears only once something was counted there.
         if (other.requests() > 0 || other.duration.count() > 0 || other.ratelimit_rejected > 0 ||

@@ -246,6 +246,19 @@ struct CompressionCounters {
     Counter bytes_out;  // the same bodies compressed (bytes saved = in − out)
 };
 
+// The static stage's decisions (proxy/static_stage.cpp) beyond the answers' status codes, and the
+// worker's open-file cache.
+struct StaticCounters {
+    Counter open_cache_hits;     // an opening reused, younger than the validity period
+    Counter open_cache_misses;   // opened: never before, or evicted since
+    Counter open_cache_expired;  // opened again: the earlier opening was older than the validity period
+    Gauge open_cache_entries;    // openings held now by this thread's cache
+    Gauge open_cache_evictions;  // least recently used openings dropped at capacity, so far
+    Counter precompressed;       // answers from a .gz sibling
+    Counter fallback;            // misses handed to the app (`fallback: upstream`)
+    Counter bytes_sent;          // file bytes sent (sendfile)
+};
+
 // Everything one thread counts. Allocated by the Registry and never freed before it, so a worker
 // keeps a plain reference: `ThreadMetrics& m = registry.register_thread();`.
 struct alignas(64) ThreadMetrics {
@@ -254,6 +267,8 @@ struct alignas(64) ThreadMetrics {
     RouteCounters ratelimit_allowed;    // requests a route's rate_limit let through (a token taken)
     RouteCounters ratelimit_rejected;   // 429s from rate_limit
     RouteCounters ratelimit_dry_run;    // would have been rejected; `dry_run: true` let them through
+    RouteCodeCounters static_responses;  // answers of the static stage, by route and status code
+    StaticCounters static_files;
     UpstreamCounters upstream;
     CacheCounters cache;
     CompressionCounters compression;
@@ -293,6 +308,12 @@ struct CompressionTotals {
     uint64_t bytes_saved() const { return bytes_in > bytes_out ? bytes_in - bytes_out : 0; }
 };
 
+struct StaticTotals {
+    uint64_t open_cache_hits = 0, open_cache_misses = 0, open_cache_expired = 0, open_cache_entries = 0,
+             open_cache_evictions = 0, precompressed = 0, fallback = 0, bytes_sent = 0;
+    void add(const StaticCounters& c);
+};
+
 struct RouteSnapshot {
     std::string pattern;  // the configured pattern, or "(other)"
     RouteId id = 0;
@@ -301,8 +322,10 @@ struct RouteSnapshot {
     uint64_t ratelimit_allowed = 0;
     uint64_t ratelimit_rejected = 0;
     uint64_t ratelimit_dry_run = 0;
+    std::array<uint64_t, kCodeSlots> static_codes{};  // answers of the static stage
 
     uint64_t requests() const;
+    uint64_t static_responses() const;
     uint64_t by_class(int status_class) const;  // 1..5; 0 = codes outside 100..599
 };
 
@@ -324,6 +347,7 @@ struct Snapshot {
     bool cache_active = false;
     CacheTotals cache;
     CompressionTotals compression;
+    StaticTotals static_files;
     uint64_t config_reloads_ok = 0;
     uint64_t config_reloads_error = 0;
     uint64_t config_generation = 0;

@@ -60,6 +60,8 @@ ClientConnection::ClientConnection(Worker& worker, bool unix_socket)
     deadline_.init(worker_.loop(), this, &ClientConnection::on_deadline);
     shutdown_req_.data = this;
     writer_.attach(reinterpret_cast<uv_stream_t*>(&stream_), this, &ClientConnection::on_client_drained);
+    file_sender_.attach(worker_.loop(), reinterpret_cast<uv_stream_t*>(&stream_), &writer_, this,
+                        &ClientConnection::on_file_sent);
 }
 
 ClientConnection::~ClientConnection() = default;
@@ -183,6 +185,7 @@ void ClientConnection::feed_once(std::string_view data) {
         // request go upstream: a malformed body in the same packet never reaches the app.
         acquire_after_feed_ = false;
         if (route_->rate_limit && rate_limited()) return;
+        if (route_->static_files && serve_static()) return;
         if (cache_.candidate && cache_lookup()) return;
         acquiring_ = true;
         worker_.upstream().acquire(this);
@@ -286,6 +289,7 @@ int ClientConnection::on_head(MessageHead& head) {
     std::string_view authority;
     if (!target.empty() && target.front() != '/' && target != "*") split_absolute_form(target, authority, path);
     path = path.substr(0, path.find('?'));
+    request_path_ = path;
     route_ = &conf::match_route(config, path);
     route_id_ = worker_.route_id(route_);
 
@@ -582,6 +586,7 @@ void ClientConnection::on_client_drained(void* owner, int status) {
         return;
     }
     if (self->upstream_ != nullptr && self->writer_.queued() < kLowWater) self->upstream_->resume_reading();
+    if (self->state_ == State::sending_file) self->file_sender_.writer_drained();
     if (self->state_ == State::closing && self->writer_.idle()) self->linger();
 }
 
@@ -715,6 +720,7 @@ void ClientConnection::reset_exchange() {
     config_.reset();
     route_ = nullptr;
     route_id_ = core::metrics::kOtherRoute;
+    request_path_ = {};
     request_id_.clear();
     client_ip_.clear();
     request_line_.clear();
@@ -801,6 +807,9 @@ void ClientConnection::on_deadline(void* owner) {
         case State::closing:
             self->abort();
             return;
+        case State::sending_file:
+            self->file_send_timeout();
+            return;
         case State::waiting_cache:
             // cache.lock_timeout: stop waiting for the other request's fetch and go ourselves.
             self->leave_coalescing();
@@ -823,6 +832,10 @@ void ClientConnection::abort() {
     if (closed_) return;
     closed_ = true;
     release_upstream();
+    if (state_ == State::sending_file) {  // cut mid-file: count what left
+        response_bytes_ += file_sender_.bytes_sent();
+        worker_.metrics().static_files.bytes_sent.inc(file_sender_.file_bytes_sent());
+    }
     if (in_exchange_ && status_ == 0) {
         status_ = client_gone_ ? 499 : 502;  // 499: nginx's "client closed request"
         write_access_log();
@@ -830,7 +843,7 @@ void ClientConnection::abort() {
         write_access_log();
     }
     set_state(State::closing);
-    pending_closes_ = 2;
+    pending_closes_ = file_sender_.close(&ClientConnection::on_close, this) ? 3 : 2;
     uv_close(reinterpret_cast<uv_handle_t*>(&stream_), &ClientConnection::on_close);
     deadline_.close(&ClientConnection::on_close, this);
 }

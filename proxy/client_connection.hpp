@@ -15,6 +15,7 @@
 #include "core/stream_writer.hpp"
 #include "proxy/cache_stage.hpp"
 #include "proxy/compression.hpp"
+#include "proxy/file_sender.hpp"
 #include "proxy/headers.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/intrusive_list.hpp"
@@ -31,6 +32,7 @@ public:
         waiting_cache,     // a GET waits (cache.lock_timeout) for another request's fetch of its key
         waiting_upstream,  // head accepted; body bytes wait (bounded) for an upstream connection
         proxying,          // an upstream connection carries the exchange
+        sending_file,      // a static file's body goes out as the socket takes it (file_sender_)
         closing,           // flushing the last bytes, then lingering, then closed
     };
 
@@ -72,6 +74,7 @@ private:
     static void on_close(uv_handle_t* handle);
     static void on_shutdown(uv_shutdown_t* req, int status);
     static void on_client_drained(void* self, int status);
+    static void on_file_sent(void* self, int status);
 
     void handle_data(std::string_view data);
     void handle_eof();
@@ -80,6 +83,8 @@ private:
     void respond_local(int status, std::string_view detail, bool close, std::string_view extra_headers = {});
     void send_local(int status, std::string_view out, bool close);
     bool rate_limited();  // the rate-limit stage: true when answered 429
+    bool serve_static();  // the static stage (client_connection_static.cpp): false when the app answers
+    void file_send_timeout();
     void send_request_bytes(std::string_view data);
     void finish_exchange();
     void release_upstream();
@@ -141,6 +146,7 @@ private:
     const conf::Route* route_ = nullptr;
     core::metrics::RouteId route_id_ = core::metrics::kOtherRoute;  // requests refused before routing count here
     UpstreamConnection* upstream_ = nullptr;
+    std::string_view request_path_;  // the target's path without the query (a view into the parsed head)
     std::string request_id_;
     std::string client_ip_;
     std::string request_line_;   // "GET /path HTTP/1.1" for the access log
@@ -195,6 +201,8 @@ private:
     std::string cache_extra_;  // X-Cache, Cache-Status, Age lines of the current response
     CompressionStage compression_;  // the compression stage's part in the current exchange
     std::string policy_fields_;     // RateLimit-* lines for the current response
+    FileSender file_sender_;        // the body of a static answer
+    uint64_t file_progress_ = 0;    // bytes it had sent when the send timeout was last armed
 };
 
 }  // namespace portico::proxy

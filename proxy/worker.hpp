@@ -21,6 +21,7 @@
 #include "proxy/client_connection.hpp"
 #include "proxy/intrusive_list.hpp"
 #include "proxy/rate_limiter.hpp"
+#include "proxy/static_stage.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
@@ -71,6 +72,7 @@ public:
     core::metrics::ThreadMetrics& metrics() { return metrics_; }
     CacheRuntime* cache() const { return shared_.cache; }
     RateLimiter& rate_limiter() { return shared_.rate_limiter; }
+    StaticFiles& static_files() { return static_files_; }
     // Dry-run rate limits log what they would have refused, at most once a second per worker: true
     // when this one may log; `suppressed` says how many were not logged since the last line.
     bool may_log_dry_run(uint64_t now_ns, uint64_t& suppressed);
@@ -146,6 +148,7 @@ private:
     bool access_log_json_ = false;
     bool access_log_enabled_ = true;
     std::string scratch_;
+    StaticFiles static_files_;  // this worker's open files and static roots
     uint64_t dry_run_logged_ns_ = 0;
     uint64_t dry_run_suppressed_ = 0;
     uint64_t id_state_[2];

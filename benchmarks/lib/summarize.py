@@ -484,6 +484,8 @@ POLICY_TARGETS = {
     "gzip1": ("nginx", 1.0),
     "gzip6": ("nginx", 1.0),
     "gziphit": ("nginx", 1.0),
+    "static1k": ("nginx", 1.0),
+    "static1m": ("nginx", 1.0),
 }
 # scenario -> (the reference run, the most server CPU per request portico may add, in %)
 POLICY_OVERHEADS = {

@@ -1,0 +1,154 @@
+// Sending file bodies with sendfile(2); see file_sender.hpp.
+#include "proxy/file_sender.hpp"
+
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace portico::proxy {
+
+namespace {
+// One sendfile call moves at most this much, and one loop turn at most kTurnBytes before the
+// sender yields (waits for writability, which is immediate on a draining socket), so one client
+// fetching a large file cannot starve the others on this worker.
+constexpr size_t kChunk = 256 * 1024;
+constexpr size_t kTurnBytes = 1024 * 1024;
+}  // namespace
+
+FileSender::~FileSender() {
+    if (poll_fd_ >= 0) ::close(poll_fd_);
+}
+
+void FileSender::attach(uv_loop_t* loop, uv_stream_t* stream, core::StreamWriter* writer, void* owner, DoneFn done) {
+    loop_ = loop;
+    writer_ = writer;
+    owner_ = owner;
+    done_ = done;
+    stream_ = stream;  // its descriptor is read at start(): there is none before accept
+}
+
+void FileSender::start(OpenFilePtr file, std::vector<BodySegment> body) {
+    if (socket_fd_ < 0) uv_fileno(reinterpret_cast<uv_handle_t*>(stream_), &socket_fd_);
+    file_ = std::move(file);
+    body_ = std::move(body);
+    segment_ = 0;
+    text_written_ = false;
+    range_done_ = 0;
+    waiting_writer_ = false;
+    sent_ = file_sent_ = 0;
+    pump();
+}
+
+void FileSender::writer_drained() {
+    if (!waiting_writer_ || !writer_->idle()) return;
+    waiting_writer_ = false;
+    pump();
+}
+
+void FileSender::pump() {
+    size_t budget = kTurnBytes;
+    while (segment_ < body_.size()) {
+        BodySegment& segment = body_[segment_];
+        if (!text_written_) {
+            text_written_ = true;
+            if (!segment.text.empty()) {
+                if (int r = writer_->write(segment.text); r < 0) {
+                    finish(r);
+                    return;
+                }
+                sent_ += segment.text.size();
+            }
+        }
+        if (range_done_ < segment.length) {
+            if (!writer_->idle()) {
+                // Text still queued in the writer must reach the socket before file bytes do.
+                waiting_writer_ = true;
+                return;
+            }
+            while (range_done_ < segment.length) {
+                size_t want = static_cast<size_t>(std::min<uint64_t>(segment.length - range_done_, kChunk));
+                off_t offset = static_cast<off_t>(segment.offset + range_done_);
+                ssize_t n = ::sendfile(socket_fd_, file_->file.fd(), &offset, want);
+                if (n > 0) {
+                    auto moved = static_cast<size_t>(n);
+                    range_done_ += moved;
+                    sent_ += moved;
+                    file_sent_ += moved;
+                    if (moved < want || moved >= budget) {
+                        // The socket is full (or this turn's share is used): continue when writable.
+                        if (range_done_ < segment.length || segment_ + 1 < body_.size()) {
+                            wait_writable();
+                            return;
+                        }
+                        break;
+                    }
+                    budget -= moved;
+                    continue;
+                }
+                if (n == 0) {
+                    finish(UV_EIO);  // the file is shorter than its stat said: truncated meanwhile
+                    return;
+                }
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) {
+                    wait_writable();
+                    return;
+                }
+                finish(-errno);
+                return;
+            }
+        }
+        ++segment_;
+        text_written_ = false;
+        range_done_ = 0;
+    }
+    finish(0);
+}
+
+void FileSender::wait_writable() {
+    if (!poll_open_) {
+        if (poll_fd_ < 0) poll_fd_ = fcntl(socket_fd_, F_DUPFD_CLOEXEC, 0);
+        if (poll_fd_ < 0 || uv_poll_init(loop_, &poll_, poll_fd_) != 0) {
+            finish(UV_EMFILE);
+            return;
+        }
+        poll_.data = this;
+        poll_open_ = true;
+    }
+    if (int r = uv_poll_start(&poll_, UV_WRITABLE, &FileSender::on_writable); r < 0) finish(r);
+}
+
+void FileSender::on_writable(uv_poll_t* poll, int status, int /*events*/) {
+    auto* self = static_cast<FileSender*>(poll->data);
+    uv_poll_stop(poll);
+    if (!self->active()) return;
+    if (status < 0) {
+        self->finish(status);
+        return;
+    }
+    self->pump();
+}
+
+void FileSender::finish(int status) {
+    // Clean before telling the owner: done_ may start the next response on this sender.
+    file_.reset();
+    body_.clear();
+    waiting_writer_ = false;
+    done_(owner_, status);
+}
+
+bool FileSender::close(uv_close_cb on_close, void* close_data) {
+    file_.reset();
+    body_.clear();
+    waiting_writer_ = false;
+    if (!poll_open_) return false;
+    poll_open_ = false;
+    poll_.data = close_data;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), on_close);
+    return true;
+}
+
+}  // namespace portico::proxy
