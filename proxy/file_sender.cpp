@@ -11,11 +11,12 @@
 namespace portico::proxy {
 
 namespace {
-// One sendfile call moves at most this much, and one loop turn at most kTurnBytes before the
-// sender yields (waits for writability, which is immediate on a draining socket), so one client
-// fetching a large file cannot starve the others on this worker.
-constexpr size_t kChunk = 256 * 1024;
-constexpr size_t kTurnBytes = 1024 * 1024;
+// One sendfile call moves at most this much (nginx's sendfile_max_chunk default), and one loop
+// turn at most kTurnBytes before the sender yields (waits for writability, which is immediate on a
+// draining socket), so one client fetching a large file cannot starve the others on this worker.
+// A call asking for more than the socket has room for costs nothing extra: it takes what fits.
+constexpr size_t kChunk = 2 * 1024 * 1024;
+constexpr size_t kTurnBytes = 2 * 1024 * 1024;
 }  // namespace
 
 FileSender::~FileSender() {
@@ -65,6 +66,7 @@ void FileSender::pump() {
         if (range_done_ < segment.length) {
             if (!writer_->idle()) {
                 // Text still queued in the writer must reach the socket before file bytes do.
+                stop_polling();
                 waiting_writer_ = true;
                 return;
             }
@@ -108,6 +110,12 @@ void FileSender::pump() {
     finish(0);
 }
 
+void FileSender::stop_polling() {
+    if (!polling_) return;
+    polling_ = false;
+    uv_poll_stop(&poll_);
+}
+
 void FileSender::wait_writable() {
     if (!poll_open_) {
         if (poll_fd_ < 0) poll_fd_ = fcntl(socket_fd_, F_DUPFD_CLOEXEC, 0);
@@ -118,13 +126,22 @@ void FileSender::wait_writable() {
         poll_.data = this;
         poll_open_ = true;
     }
-    if (int r = uv_poll_start(&poll_, UV_WRITABLE, &FileSender::on_writable); r < 0) finish(r);
+    // Left on between writable events of one body (stopped when it ends or waits for the writer):
+    // no epoll_ctl pair per wait.
+    if (polling_) return;
+    if (int r = uv_poll_start(&poll_, UV_WRITABLE, &FileSender::on_writable); r < 0) {
+        finish(r);
+        return;
+    }
+    polling_ = true;
 }
 
 void FileSender::on_writable(uv_poll_t* poll, int status, int /*events*/) {
     auto* self = static_cast<FileSender*>(poll->data);
-    uv_poll_stop(poll);
-    if (!self->active()) return;
+    if (!self->active()) {
+        self->stop_polling();
+        return;
+    }
     if (status < 0) {
         self->finish(status);
         return;
@@ -134,6 +151,7 @@ void FileSender::on_writable(uv_poll_t* poll, int status, int /*events*/) {
 
 void FileSender::finish(int status) {
     // Clean before telling the owner: done_ may start the next response on this sender.
+    stop_polling();
     file_.reset();
     body_.clear();
     waiting_writer_ = false;
@@ -146,6 +164,7 @@ bool FileSender::close(uv_close_cb on_close, void* close_data) {
     waiting_writer_ = false;
     if (!poll_open_) return false;
     poll_open_ = false;
+    polling_ = false;
     poll_.data = close_data;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), on_close);
     return true;

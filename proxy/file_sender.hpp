@@ -51,6 +51,7 @@ public:
 private:
     void pump();
     void wait_writable();
+    void stop_polling();
     void finish(int status);
     static void on_writable(uv_poll_t* poll, int status, int events);
 
@@ -72,6 +73,7 @@ private:
 
     uv_poll_t poll_{};
     bool poll_open_ = false;
+    bool polling_ = false;  // started for UV_WRITABLE
     int poll_fd_ = -1;  // the dup the poll handle watches; closed in the destructor, after the handle
 };
 
