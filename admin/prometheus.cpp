@@ -72,16 +72,22 @@ private:
     std::string& out_;
 };
 
+// A sample per route and status code counted at least once, from one of RouteSnapshot's code arrays.
+void route_code_samples(Writer& w, std::string_view name, const metrics::Snapshot& s,
+                        std::array<uint64_t, metrics::kCodeSlots> metrics::RouteSnapshot::*codes) {
+    for (const auto& route : s.routes) {
+        const auto& counts = route.*codes;
+        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) {
+            if (counts[slot] == 0) continue;
+            w.sample(name, {{"route", route.pattern}, {"code", metrics::code_label(slot)}}, counts[slot]);
+        }
+    }
+}
+
 void render_requests(Writer& w, const metrics::Snapshot& s) {
     w.family("portico_http_requests_total", "counter",
              "HTTP requests answered, by route pattern and status code (untracked codes as 2xx etc.).");
-    for (const auto& route : s.routes) {
-        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) {
-            if (route.codes[slot] == 0) continue;
-            w.sample("portico_http_requests_total", {{"route", route.pattern}, {"code", metrics::code_label(slot)}},
-                     route.codes[slot]);
-        }
-    }
+    route_code_samples(w, "portico_http_requests_total", s, &metrics::RouteSnapshot::codes);
 
     w.family("portico_http_request_duration_seconds", "histogram",
              "Time from the whole request head to the last response byte written, by route pattern.");
@@ -125,13 +131,7 @@ void render_ratelimit(Writer& w, const metrics::Snapshot& s) {
 void render_static(Writer& w, const metrics::Snapshot& s) {
     w.family("portico_static_responses_total", "counter",
              "Answers of static routes (from disk, without the app), by route pattern and status code.");
-    for (const auto& route : s.routes) {
-        for (size_t slot = 0; slot < metrics::kCodeSlots; ++slot) {
-            if (route.static_codes[slot] == 0) continue;
-            w.sample("portico_static_responses_total", {{"route", route.pattern}, {"code", metrics::code_label(slot)}},
-                     route.static_codes[slot]);
-        }
-    }
+    route_code_samples(w, "portico_static_responses_total", s, &metrics::RouteSnapshot::static_codes);
     const auto& t = s.static_files;
     w.family("portico_static_open_file_cache_total", "counter",
              "Static file openings: reused (hit), opened (miss), opened again after the validity period (expired).");

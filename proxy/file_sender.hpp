@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 #include <uv.h>
 
@@ -52,12 +53,14 @@ private:
     void pump();
     void wait_writable();
     void stop_polling();
+    int write_text(std::string_view text, bool more);
     void finish(int status);
     static void on_writable(uv_poll_t* poll, int status, int events);
 
     uv_loop_t* loop_ = nullptr;
     uv_stream_t* stream_ = nullptr;
     int socket_fd_ = -1;
+    bool tcp_ = false;  // MSG_MORE is a TCP matter
     core::StreamWriter* writer_ = nullptr;
     void* owner_ = nullptr;
     DoneFn done_ = nullptr;
