@@ -94,6 +94,30 @@ std::optional<json> parse_body(std::string_view body, std::initializer_list<std:
     return parsed;
 }
 
+std::optional<PurgeTarget> parse_purge_target(std::string_view text, std::string& error) {
+    auto body = parse_body(text, {"key", "prefix", "tag"}, error);
+    if (!body) return std::nullopt;
+    if (body->size() != 1) {
+        error = "give exactly one of {\"key\": URL}, {\"prefix\": PATH} or {\"tag\": TAG}";
+        return std::nullopt;
+    }
+    auto it = body->begin();
+    if (!it.value().is_string() || it.value().get_ref<const std::string&>().empty()) {
+        error = fmt::format("'{}' must be a non-empty string", it.key());
+        return std::nullopt;
+    }
+    PurgeTarget target;
+    target.kind = it.key() == "key" ? PurgeTarget::Kind::key
+                  : it.key() == "prefix" ? PurgeTarget::Kind::prefix
+                                         : PurgeTarget::Kind::tag;
+    target.value = it.value().get<std::string>();
+    if (target.kind == PurgeTarget::Kind::prefix && target.value.front() != '/') {
+        error = "'prefix' must be a path starting with '/'";
+        return std::nullopt;
+    }
+    return target;
+}
+
 namespace {
 
 Response from_part(const PartAnswer& answer) { return Response::json(answer.status, answer.body); }
@@ -142,24 +166,9 @@ Response cache_get(AdminBackend& backend, const Request&) {
 
 Response cache_purge(AdminBackend& backend, const Request& request) {
     std::string error;
-    auto body = parse_body(request.body, {"key", "prefix", "tag"}, error);
-    if (!body) return Response::error(400, error);
-    if (body->size() != 1) {
-        return Response::error(400, "give exactly one of {\"key\": URL}, {\"prefix\": PATH} or {\"tag\": TAG}");
-    }
-    auto it = body->begin();
-    if (!it.value().is_string() || it.value().get_ref<const std::string&>().empty()) {
-        return Response::error(400, fmt::format("'{}' must be a non-empty string", it.key()));
-    }
-    PurgeTarget target;
-    target.kind = it.key() == "key" ? PurgeTarget::Kind::key
-                  : it.key() == "prefix" ? PurgeTarget::Kind::prefix
-                                         : PurgeTarget::Kind::tag;
-    target.value = it.value().get<std::string>();
-    if (target.kind == PurgeTarget::Kind::prefix && target.value.front() != '/') {
-        return Response::error(400, "'prefix' must be a path starting with '/'");
-    }
-    return from_part(backend.cache_purge(target));
+    auto target = parse_purge_target(request.body, error);
+    if (!target) return Response::error(400, error);
+    return from_part(backend.cache_purge(*target));
 }
 
 Response cache_clear(AdminBackend& backend, const Request& request) {

@@ -28,6 +28,9 @@ struct PurgeTarget {
     Kind kind = Kind::key;
     std::string value;  // a URL (key), a path prefix, or a tag
 };
+// {"key": URL}, {"prefix": "/path"} or {"tag": TAG}: the body of POST /cache/purge, and the payload
+// of a cache.notify_channel notification. nullopt and `error` when it is none of them.
+std::optional<PurgeTarget> parse_purge_target(std::string_view body, std::string& error);
 
 // An answer from a part that may not exist in this build: status and JSON body.
 struct PartAnswer {

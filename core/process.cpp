@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <ctime>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include <uv.h>
@@ -47,6 +49,10 @@ private:
     admin::PartAnswer cache_stats() override;
     admin::PartAnswer cache_purge(const admin::PurgeTarget& target) override;
     admin::PartAnswer cache_clear() override;
+    // The cache key an absolute URL names, as the proxy would build it; nullopt when not absolute.
+    std::optional<std::string> purge_key_of(const std::string& url);
+    // A cache.notify_channel payload (the JSON of POST /cache/purge): false when it names nothing.
+    bool purge_from_notify(const std::string& database, std::string_view payload);
     std::string config_yaml() override { return conf::to_yaml(*holder_.get()); }
     bool ready(std::string& reason) override;
     admin::PartAnswer pool() override;
@@ -111,6 +117,15 @@ int Process::run() {
     metrics_.set_cache_active(cache_ != nullptr);
     if (config->pool_present && config->pool.enabled) {
         pool_ = std::make_unique<pool::PoolService>(config);
+        pool_->set_notify_handlers(
+            [this](const std::string& database, std::string_view payload) { return purge_from_notify(database, payload); },
+            [this](const std::string& database) {
+                if (!cache_) return;
+                // Invalidations sent while nobody listened are lost: nothing cached can be trusted.
+                log(LogLevel::warn, "cache", "listening to database {} again: clearing the cache (invalidations may "
+                    "have been missed)", database);
+                cache_->writer->clear([](uint64_t n) { log(LogLevel::info, "cache", "cleared {} entries", n); });
+            });
         error = pool_->start();
         if (!error.empty()) {
             log(LogLevel::error, "start", "pool: {}", error);
@@ -272,23 +287,56 @@ admin::PartAnswer Process::cache_stats() {
     return admin::PartAnswer::ok(std::move(j));
 }
 
+std::optional<std::string> Process::purge_key_of(const std::string& url) {
+    // Keys are built from what the proxy sees (scheme http, Host, target): normalise the URL the
+    // same way, so "https://Example.com/a?b=1&a=2" finds "http://example.com/a?a=2&b=1".
+    cache::TargetParts parts = cache::split_target(url);
+    if (parts.authority.empty()) return std::nullopt;
+    std::string origin_form(parts.path);
+    if (!parts.query.empty()) origin_form.append("?").append(parts.query);
+    ConfigPtr config = holder_.get();
+    return cache::primary_key("GET", "http", parts.authority, origin_form, proxy::key_options(config->cache));
+}
+
+bool Process::purge_from_notify(const std::string& database, std::string_view payload) {
+    std::string error;
+    auto target = admin::parse_purge_target(payload, error);
+    std::optional<std::string> key;
+    if (target && target->kind == admin::PurgeTarget::Kind::key && !(key = purge_key_of(target->value))) {
+        error = "key must be an absolute URL such as http://host/path?query";
+        target.reset();
+    }
+    if (!target || !cache_) {
+        log(LogLevel::warn, "cache", "invalidation from database {} ignored: {} (payload {:.200})", database,
+            cache_ ? error : "no cache", payload);
+        return false;
+    }
+    // On the pool thread: queued to the writer, never waited for.
+    auto done = [kind = int(target->kind), value = target->value](uint64_t n) {
+        log(LogLevel::debug, "cache", "invalidation ({} {}) purged {} entries", kind, value, n);
+    };
+    switch (target->kind) {
+        case admin::PurgeTarget::Kind::key:
+            cache_->writer->purge_key(std::move(*key), done);
+            break;
+        case admin::PurgeTarget::Kind::prefix:
+            cache_->writer->purge_prefix(target->value, done);
+            break;
+        case admin::PurgeTarget::Kind::tag:
+            cache_->writer->purge_tag(target->value, done);
+            break;
+    }
+    return true;
+}
+
 admin::PartAnswer Process::cache_purge(const admin::PurgeTarget& target) {
     if (!cache_) return admin::PartAnswer::not_built("cache");
     uint64_t removed = 0;
     switch (target.kind) {
         case admin::PurgeTarget::Kind::key: {
-            // Keys are built from what the proxy sees (scheme http, Host, target): normalise the URL
-            // the same way, so "https://Example.com/a?b=1&a=2" finds "http://example.com/a?a=2&b=1".
-            cache::TargetParts parts = cache::split_target(target.value);
-            if (parts.authority.empty()) {
-                return {400, {{"error", "key must be an absolute URL such as http://host/path?query"}}};
-            }
-            std::string origin_form(parts.path);
-            if (!parts.query.empty()) origin_form.append("?").append(parts.query);
-            ConfigPtr config = holder_.get();
-            std::string key = cache::primary_key("GET", "http", parts.authority, origin_form,
-                                                 proxy::key_options(config->cache));
-            removed = cache_->writer->purge_key_wait(std::move(key));
+            std::optional<std::string> key = purge_key_of(target.value);
+            if (!key) return {400, {{"error", "key must be an absolute URL such as http://host/path?query"}}};
+            removed = cache_->writer->purge_key_wait(std::move(*key));
             break;
         }
         case admin::PurgeTarget::Kind::prefix:

@@ -117,7 +117,7 @@ std::string PoolService::start() {
         uv_loop_close(&loop_);
         return error;
     }
-    pooler_ = std::make_unique<Pooler>(&loop_, config_);
+    pooler_ = std::make_unique<Pooler>(&loop_, config_, NotifyHandlers{notify_message_, notify_gap_});
     core::log(core::LogLevel::info, "pool", "listening on {} ({} mode, auth {}, {} database{})", socket_path_,
               config_->pool.mode, config_->pool.auth.type, config_->pool.databases.size(),
               config_->pool.databases.size() == 1 ? "" : "s");

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,12 @@ public:
     PoolService(const PoolService&) = delete;
     PoolService& operator=(const PoolService&) = delete;
 
+    // What to do with cache invalidation messages (cache.notify_channel); before start().
+    void set_notify_handlers(std::function<bool(const std::string& database, std::string_view payload)> message,
+                             std::function<void(const std::string& database)> gap) {
+        notify_message_ = std::move(message);
+        notify_gap_ = std::move(gap);
+    }
     // Binds the listeners, then starts the thread. "" or why it could not (the socket in use…).
     std::string start();
     // The Unix socket path it listens on.
@@ -71,6 +78,8 @@ private:
     uv_timer_t drain_timer_{};
     std::string socket_path_;
     std::unique_ptr<Pooler> pooler_;
+    std::function<bool(const std::string&, std::string_view)> notify_message_;
+    std::function<void(const std::string&)> notify_gap_;
     std::thread thread_;
 
     std::mutex mutex_;  // guards the fields below, written by other threads

@@ -104,6 +104,16 @@ nlohmann::json Pooler::stats_json() const {
         dbs.push_back({{"name", db.name}, {"paused", paused_databases_.count(db.name) != 0}});
     }
     out["databases"] = std::move(dbs);
+    nlohmann::json notify = nlohmann::json::array();
+    for (const auto& l : listeners_) {
+        nlohmann::json j = {{"database", l->database()},      {"channel", l->channel()},
+                            {"listening", l->listening()},    {"messages", l->messages},
+                            {"invalid", l->invalid},          {"reconnects", l->reconnects},
+                            {"connect_failures", l->connect_failures}};
+        if (!l->last_error.empty()) j["last_error"] = l->last_error;
+        notify.push_back(std::move(j));
+    }
+    out["notify"] = std::move(notify);
     return out;
 }
 
@@ -196,6 +206,30 @@ void Pooler::append_metrics(std::string& out) const {
         for (const auto& [key, p] : pools_) {
             out += fmt::format("{}{{database=\"{}\",user=\"{}\"}} {}\n", f.name, label_value(p->database),
                                label_value(p->server_user), f.value(*p, now));
+        }
+    }
+    if (!listeners_.empty()) {
+        struct NotifyFamily {
+            const char* name;
+            const char* type;
+            const char* help;
+            double (*value)(const NotifyListener&);
+        };
+        static const NotifyFamily notify_families[] = {
+            {"portico_cache_notify_listening", "gauge", "1 while LISTEN on cache.notify_channel is established.",
+             [](const NotifyListener& l) { return l.listening() ? 1.0 : 0.0; }},
+            {"portico_cache_notify_messages_total", "counter", "Invalidation notifications received.",
+             [](const NotifyListener& l) { return double(l.messages); }},
+            {"portico_cache_notify_invalid_total", "counter", "Notifications whose payload named nothing to purge.",
+             [](const NotifyListener& l) { return double(l.invalid); }},
+            {"portico_cache_notify_reconnects_total", "counter", "Times LISTEN was established again after a loss (the cache was cleared).",
+             [](const NotifyListener& l) { return double(l.reconnects); }},
+        };
+        for (const NotifyFamily& f : notify_families) {
+            out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+            for (const auto& l : listeners_) {
+                out += fmt::format("{}{{database=\"{}\"}} {}\n", f.name, label_value(l->database()), f.value(*l));
+            }
         }
     }
     out += fmt::format("# HELP portico_pool_client_connections Client connections to the pool, logging in included.\n"

@@ -60,8 +60,8 @@ uint64_t Pooler::now_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config)
-    : loop_(loop), random_(std::random_device{}()) {
+Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config, NotifyHandlers notify)
+    : loop_(loop), random_(std::random_device{}()), notify_(std::move(notify)) {
     std::string error = configure(std::move(config));
     if (!error.empty()) core::log(core::LogLevel::error, "pool", "{}", error);
     transaction_mode_ = config_->pool.mode == "transaction";
@@ -94,7 +94,43 @@ std::string Pooler::configure(std::shared_ptr<const conf::Config> config) {
         pool->settings = std::move(next);
         serve_waiters(*pool);
     }
+    update_listeners();
     return error;
+}
+
+void Pooler::update_listeners() {
+    if (draining_) return;
+    const conf::Config& c = *config_;
+    std::vector<std::string> keys;
+    bool wanted = c.cache.enabled && !c.cache.notify_channel.empty() && (notify_.message != nullptr);
+    if (wanted) {
+        for (const conf::PoolDatabase& db : c.pool.databases) {
+            keys.push_back(db.name + '\0' + c.cache.notify_channel + '\0' + db.conninfo);
+        }
+    }
+    if (keys == listener_keys_) return;
+    listeners_.clear();  // each stops its connection
+    listener_keys_ = keys;
+    if (!wanted) return;
+    for (const conf::PoolDatabase& db : c.pool.databases) {
+        PoolSettings settings = settings_for(db.name);
+        NotifyListener::Params params = settings.conninfo_params;
+        bool has_password = false;
+        for (const auto& kv : params) has_password = has_password || kv.first == "password";
+        if (!has_password && !settings.forced_user.empty()) {
+            const std::string* secret = userlist_.find(settings.forced_user);
+            if (secret != nullptr && secret_kind(*secret) == SecretKind::plaintext) params.emplace_back("password", *secret);
+        }
+        std::string name = db.name;
+        NotifyListener::Handlers handlers;
+        handlers.message = [this, name](std::string_view payload) { return notify_.message(name, payload); };
+        handlers.gap = [this, name] {
+            if (notify_.gap) notify_.gap(name);
+        };
+        listeners_.push_back(std::make_unique<NotifyListener>(loop_, db.name, std::move(params), c.cache.notify_channel,
+                                                              std::move(handlers)));
+    }
+    for (auto& l : listeners_) l->tick(now_ns());
 }
 
 PoolSettings Pooler::settings_for(const std::string& database) const {
@@ -557,6 +593,7 @@ std::vector<std::string> Pooler::pause(const std::string& database, bool paused)
 
 void Pooler::begin_drain() {
     draining_ = true;
+    listeners_.clear();
     std::vector<ClientConnection*> clients;
     for (auto& [id, c] : clients_) clients.push_back(c.get());
     for (ClientConnection* c : clients) {
@@ -574,6 +611,7 @@ void Pooler::begin_drain() {
 
 void Pooler::close_everything() {
     draining_ = true;
+    listeners_.clear();
     std::vector<ClientConnection*> clients;
     for (auto& [id, c] : clients_) clients.push_back(c.get());
     for (ClientConnection* c : clients) c->close();
@@ -589,6 +627,7 @@ void Pooler::on_sweep(uv_timer_t* timer) { static_cast<Pooler*>(timer->data)->sw
 void Pooler::sweep() {
     const conf::PoolConfig& cfg = config_->pool;
     uint64_t now = now_ns();
+    for (auto& l : listeners_) l->tick(now);
     uint64_t wait_limit = ms_to_ns(cfg.query_wait_timeout);
     uint64_t idle_limit = ms_to_ns(cfg.server_idle_timeout);
     uint64_t connect_limit = ms_to_ns(cfg.server_connect_timeout);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -20,6 +21,7 @@
 
 #include "conf/schema.hpp"
 #include "pool/client_connection.hpp"
+#include "pool/notify_listener.hpp"
 #include "pool/pool_counters.hpp"
 #include "pool/server_connection.hpp"
 #include "pool/statements.hpp"
@@ -82,9 +84,17 @@ public:
     int max_servers() const { return settings.pool_size + settings.max_overflow; }
 };
 
+// What the process does with the cache's invalidation messages (cache.notify_channel), called on
+// the pool thread: `message` purges (false when the payload names nothing purgeable), `gap` clears
+// after a listener lost its connection and may have missed some.
+struct NotifyHandlers {
+    std::function<bool(const std::string& database, std::string_view payload)> message;
+    std::function<void(const std::string& database)> gap;
+};
+
 class Pooler {
 public:
-    Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config);
+    Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config, NotifyHandlers notify = {});
     ~Pooler();
 
     // Applies a (re)loaded configuration: sizes, timeouts, userlist; a changed conninfo retires
@@ -160,6 +170,9 @@ private:
     bool must_retire(const ServerConnection& server) const;
     PoolSettings settings_for(const std::string& database) const;
     void fail_waiters(Pool& pool, const std::string& reason);
+    // One LISTEN connection per database while cache.notify_channel is set; rebuilt when the
+    // channel or a database's conninfo changes.
+    void update_listeners();
 
     uv_loop_t* loop_;
     std::shared_ptr<const conf::Config> config_;
@@ -178,6 +191,9 @@ private:
     uv_timer_t sweep_timer_;
     bool draining_ = false;
     uint64_t login_failures_ = 0;
+    NotifyHandlers notify_;
+    std::vector<std::unique_ptr<NotifyListener>> listeners_;
+    std::vector<std::string> listener_keys_;  // what each listener was built from (channel, conninfo)
     uint64_t cancels_unmatched_ = 0;
 };
 
