@@ -117,12 +117,16 @@ pg_started=1
 "$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d postgres -c "CREATE DATABASE demo" >/dev/null ||
     die "cannot create the demo database"
 "$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d demo \
-    -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'widget'), (2, 'gadget')" >/dev/null ||
-    die "cannot create the demo table"
+    -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'widget'), (2, 'gadget')" \
+    -c "CREATE TABLE products (id int PRIMARY KEY, name text, price numeric, updated_at timestamptz DEFAULT now());
+        INSERT INTO products (id, name, price) VALUES (1, 'teapot', 18.50), (2, 'kettle', 32.00)" >/dev/null ||
+    die "cannot create the demo tables"
 
 # 5. The app, on a Unix socket in the runtime dir.
 say "starting the demo app (uvicorn) on unix:$DEMO_DIR/app.sock"
-"$PY" -m uvicorn app:app --app-dir "$here" --uds "$DEMO_DIR/app.sock" \
+# The app reaches PostgreSQL through portico's pool (asyncpg, default statement cache).
+DATABASE_URL="postgresql://postgres@/demo?host=$DEMO_DIR/pool&port=6432" \
+    "$PY" -m uvicorn app:app --app-dir "$here" --uds "$DEMO_DIR/app.sock" \
     --log-level warning --no-access-log >"$DEMO_DIR/app.log" 2>&1 &
 app_pid=$!
 
@@ -183,6 +187,14 @@ for name in X-Request-ID Server-Timing X-Cache Cache-Status; do
 done
 
 echo
+say "the app's products come from PostgreSQL through portico's pool; a write purges the cache via NOTIFY"
+show curl -sS -D - "$base/api/products/1"      # MISS: the app read the database (db_reads)
+show curl -sS -D - "$base/api/products/1"      # HIT: db_reads unchanged
+show curl -sS -X POST -H 'Content-Type: application/json' -d '{"price": 21.0}' "$base/api/products/1/update"
+sleep 0.3                                      # the NOTIFY travels through PostgreSQL
+show curl -sS -D - "$base/api/products/1"      # MISS again: the new price, one more db_read
+
+echo
 say "the Postgres pool: psql through portico's socket (transaction pooling)"
 show "$pg_bin/psql" -X -h "$DEMO_DIR/pool" -p 6432 -U postgres -d demo \
     -c "SELECT id, name, pg_backend_pid() AS server FROM items ORDER BY id"
@@ -197,6 +209,9 @@ Try it yourself:
   curl -i "$base/api/slow?ms=1200"   # Server-Timing shows the upstream time
   curl -i -X POST -d 'hello' $base/api/echo
   curl -s $base/api/headers           # what the app received (X-Forwarded-*, X-Request-ID)
+  curl -i $base/api/products/2       # from PostgreSQL via the pool, then cached (Surrogate-Key product:2)
+  curl -X POST -d '{"name":"big kettle"}' -H 'Content-Type: application/json' $base/api/products/2/update
+                                     # commits with NOTIFY portico_invalidate: the next GET is a MISS
   curl -s http://127.0.0.1:$admin_port/cache          # hits, misses, entries
   curl -s -X POST -d '{"prefix":"/api/items"}' http://127.0.0.1:$admin_port/cache/purge
   curl -s http://127.0.0.1:$admin_port/stats
