@@ -74,12 +74,7 @@ bool is_hit(CacheStack& s, const std::string& path) { return xcache(get(s.endpoi
 
 // Polls until `path` is no longer a hit (the NOTIFY travels through Postgres and the writer).
 bool purged_soon(CacheStack& s, const std::string& path, Millis timeout = 5s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (!is_hit(s, path)) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
+    return eventually([&] { return !is_hit(s, path); }, timeout, 50ms);
 }
 
 json notify_status(const Portico& p) {
@@ -89,13 +84,12 @@ json notify_status(const Portico& p) {
 }
 
 bool wait_listening(const Portico& p, Millis timeout = 15s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        json n = notify_status(p);
-        if (n.is_array() && !n.empty() && n[0].value("listening", false)) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return false;
+    return eventually(
+        [&] {
+            json n = notify_status(p);
+            return n.is_array() && !n.empty() && n[0].value("listening", false);
+        },
+        timeout, 100ms);
 }
 
 }  // namespace
@@ -128,13 +122,13 @@ BOOST_AUTO_TEST_CASE(notify_purges_by_tag_key_and_prefix) {
     // A payload that names nothing purgeable is counted and ignored.
     s.notify("not json");
     s.notify(R"({"colour":"red"})");
-    auto until = std::chrono::steady_clock::now() + 5s;
     json n;
-    while (std::chrono::steady_clock::now() < until) {
-        n = notify_status(*c.portico);
-        if (n.is_array() && !n.empty() && n[0].value("invalid", 0) >= 2) break;
-        std::this_thread::sleep_for(50ms);
-    }
+    eventually(
+        [&] {
+            n = notify_status(*c.portico);
+            return n.is_array() && !n.empty() && n[0].value("invalid", 0) >= 2;
+        },
+        5s, 50ms);
     BOOST_TEST_REQUIRE((n.is_array() && !n.empty()), n.dump());
     BOOST_TEST(n[0].value("invalid", 0) == 2, n.dump());
     BOOST_TEST(n[0].value("messages", 0) == 5, n.dump());
