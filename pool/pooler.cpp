@@ -98,6 +98,14 @@ std::string Pooler::configure(std::shared_ptr<const conf::Config> config) {
     return error;
 }
 
+void Pooler::add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const {
+    for (const auto& kv : params)
+        if (kv.first == "password") return;
+    // A plaintext password in the userlist logs the pool in as that user, as PgBouncer's auth_file does.
+    const std::string* secret = userlist_.find(user);
+    if (secret != nullptr && secret_kind(*secret) == SecretKind::plaintext) params.emplace_back("password", *secret);
+}
+
 void Pooler::update_listeners() {
     if (draining_) return;
     const conf::Config& c = *config_;
@@ -115,12 +123,7 @@ void Pooler::update_listeners() {
     for (const conf::PoolDatabase& db : c.pool.databases) {
         PoolSettings settings = settings_for(db.name);
         NotifyListener::Params params = settings.conninfo_params;
-        bool has_password = false;
-        for (const auto& kv : params) has_password = has_password || kv.first == "password";
-        if (!has_password && !settings.forced_user.empty()) {
-            const std::string* secret = userlist_.find(settings.forced_user);
-            if (secret != nullptr && secret_kind(*secret) == SecretKind::plaintext) params.emplace_back("password", *secret);
-        }
+        if (!settings.forced_user.empty()) add_userlist_password(params, settings.forced_user);
         std::string name = db.name;
         NotifyListener::Handlers handlers;
         handlers.message = [this, name](std::string_view payload) { return notify_.message(name, payload); };
@@ -193,16 +196,8 @@ void Pooler::open_server(Pool& pool) {
         {"dbname", pool.database},
         {"fallback_application_name", "portico"},
     };
-    bool has_password = false;
-    for (const auto& kv : pool.settings.conninfo_params) {
-        has_password = has_password || kv.first == "password";
-        params.push_back(kv);
-    }
-    // A plaintext password in the userlist logs the pool in as that user, as PgBouncer's auth_file does.
-    if (!has_password) {
-        const std::string* secret = userlist_.find(pool.server_user);
-        if (secret != nullptr && secret_kind(*secret) == SecretKind::plaintext) params.emplace_back("password", *secret);
-    }
+    for (const auto& kv : pool.settings.conninfo_params) params.push_back(kv);
+    add_userlist_password(params, pool.server_user);
     pool.servers++;
     pool.connecting++;
     pool.counters.server_connects++;

@@ -173,6 +173,8 @@ private:
     // One LISTEN connection per database while cache.notify_channel is set; rebuilt when the
     // channel or a database's conninfo changes.
     void update_listeners();
+    // The conninfo's password, or else `user`'s plaintext one from the userlist.
+    void add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const;
 
     uv_loop_t* loop_;
     std::shared_ptr<const conf::Config> config_;
