@@ -191,4 +191,54 @@ BOOST_AUTO_TEST_CASE(after_a_database_restart_it_listens_again_and_clears_what_i
     BOOST_TEST(purged_soon(c, "/ttl/restart/2"));
 }
 
+// With the cache, the pool and the listener all active: /metrics parses with the Prometheus
+// project's own Python parser (python3-prometheus-client), every family of each part present; and
+// systemd hears READY, RELOADING (with MONOTONIC_USEC) and READY again around a SIGHUP, then
+// STOPPING, in that order.
+BOOST_AUTO_TEST_CASE(metrics_parse_and_notify_order_with_every_part_active) {
+    NotifyStack s;
+    CacheStack& c = *s.a;
+    BOOST_TEST_REQUIRE(wait_listening(*c.portico));
+    store_tagged(c, "/ttl/m/1", "m:1");
+    s.notify(R"({"tag":"m:1"})");
+    BOOST_TEST(purged_soon(c, "/ttl/m/1"));
+
+    c.dir.write("metrics.txt", c.portico->admin("GET", "/metrics").body);
+    c.dir.write("parse.py",
+                "import sys\n"
+                "from prometheus_client.parser import text_string_to_metric_families\n"
+                "names = [f.name for f in text_string_to_metric_families(open(sys.argv[1]).read())]\n"
+                "print(len(names))\n"
+                "for want in ('portico_http_requests', 'portico_cache_requests', 'portico_pool_transactions',\n"
+                "             'portico_pool_statements_prepared', 'portico_cache_notify_messages'):\n"
+                "    assert want in names, want + ' missing'\n");
+    Process parser(Process::Options{.argv = {"/usr/bin/python3", c.dir.file("parse.py"), c.dir.file("metrics.txt")},
+                                    .stdout_path = c.dir.file("parse.out"),
+                                    .stderr_path = c.dir.file("parse.err")});
+    auto code = parser.wait_exit(30s);
+    BOOST_TEST(code.value_or(-1) == 0, read_file(c.dir.file("parse.err")));
+    BOOST_TEST(std::atoi(read_file(c.dir.file("parse.out")).c_str()) > 40, read_file(c.dir.file("parse.out")));
+
+    c.portico->reload();
+    BOOST_TEST(c.portico->stop() == 0);
+    c.portico->notify().drain();
+    const std::vector<std::string>& h = c.portico->notify().history();
+    auto first = [&](std::string_view line, size_t from) {
+        for (size_t i = from; i < h.size(); ++i)
+            if (h[i] == line) return i;
+        return h.size();
+    };
+    size_t ready = first("READY=1", 0);
+    size_t reloading = first("RELOADING=1", ready);
+    size_t ready_again = first("READY=1", reloading);
+    size_t stopping = first("STOPPING=1", ready_again);
+    std::string all;
+    for (const std::string& l : h) all += l + " | ";
+    BOOST_TEST(ready < h.size(), all);
+    BOOST_TEST(reloading < h.size(), all);
+    BOOST_TEST(ready_again < h.size(), all);
+    BOOST_TEST(stopping < h.size(), all);
+    BOOST_TEST((reloading + 1 < h.size() && h[reloading + 1].rfind("MONOTONIC_USEC=", 0) == 0), all);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
