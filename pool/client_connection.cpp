@@ -37,6 +37,26 @@ ReaderLimits client_limits() {
     return limits;
 }
 
+// The next message queued in `rest` — whole, or the first bytes of one still streaming in (a
+// first part) — taken off its front; false when not even a header is left.
+bool next_queued(std::string_view& rest, Message& m) {
+    if (rest.size() < 5) return false;
+    size_t total = 1 + wire::load_u32(rest.data() + 1);
+    m = Message{};
+    m.type = rest[0];
+    if (rest.size() >= total) {
+        m.raw = rest.substr(0, total);
+        m.body = rest.substr(5, total - 5);
+        rest.remove_prefix(total);
+    } else {
+        m.raw = rest;
+        m.part = true;
+        m.last = false;
+        rest = {};
+    }
+    return true;
+}
+
 std::optional<std::string> peer_user_name(uv_stream_t* stream) {
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) != 0) return std::nullopt;
@@ -452,24 +472,19 @@ bool ClientConnection::answer_without_server() {
     if (pooler_.statement_capacity() == 0 || expected_ready_ != 1 || unsynced_ || in_part_) return false;
     // Exactly a Parse, maybe Flushes, and the Sync that ends them.
     std::string_view rest = pending_;
-    Message parse;
+    Message m, parse;
     bool have_parse = false;
     bool synced = false;
-    while (rest.size() >= 5) {
-        size_t total = 1 + wire::load_u32(rest.data() + 1);
-        if (rest.size() < total || synced) return false;
-        char type = rest[0];
-        if (type == frontend::kParse && !have_parse) {
-            parse.type = type;
-            parse.raw = rest.substr(0, total);
-            parse.body = rest.substr(5, total - 5);
+    while (next_queued(rest, m)) {
+        if (m.part || synced) return false;
+        if (m.type == frontend::kParse && !have_parse) {
+            parse = m;
             have_parse = true;
-        } else if (type == frontend::kSync && have_parse) {
+        } else if (m.type == frontend::kSync && have_parse) {
             synced = true;
-        } else if (type != frontend::kFlush) {
+        } else if (m.type != frontend::kFlush) {
             return false;
         }
-        rest.remove_prefix(total);
     }
     if (!rest.empty() || !synced) return false;
     if (!tracker_.parse_without_server(pool_->statements, params_id_, parse, pool_->counters)) return false;
@@ -489,23 +504,8 @@ void ClientConnection::forward_pending(ServerConnection& server) {
     // What was queued before this server was known: whole messages, then maybe the first bytes of
     // one still streaming in (its next parts come through forward()).
     std::string_view rest = pending_;
-    while (rest.size() >= 5) {
-        Message m;
-        m.type = rest[0];
-        size_t total = 1 + wire::load_u32(rest.data() + 1);
-        if (rest.size() >= total) {
-            m.raw = rest.substr(0, total);
-            m.body = rest.substr(5, total - 5);
-            rest.remove_prefix(total);
-        } else {
-            m.raw = rest;
-            m.part = true;
-            m.first = true;
-            m.last = false;
-            rest = {};
-        }
-        forward_tracked(server, m);
-    }
+    Message m;
+    while (next_queued(rest, m)) forward_tracked(server, m);
     if (!rest.empty()) server.append(rest);  // never: a queued message always has its header
 }
 
