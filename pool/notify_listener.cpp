@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "pool/conninfo_hosts.hpp"
+#include "pool/resolver.hpp"
 
 namespace portico::pool {
 
@@ -21,8 +23,9 @@ std::string libpq_error(PGconn* conn) {
 }
 }  // namespace
 
-NotifyListener::NotifyListener(uv_loop_t* loop, std::string database, Params params, std::string channel, Handlers handlers)
-    : loop_(loop), database_(std::move(database)), params_(std::move(params)), channel_(std::move(channel)),
+NotifyListener::NotifyListener(uv_loop_t* loop, HostResolver& resolver, std::string database, Params params,
+                               std::string channel, Handlers handlers)
+    : loop_(loop), resolver_(resolver), database_(std::move(database)), params_(std::move(params)), channel_(std::move(channel)),
       handlers_(std::move(handlers)) {}
 
 NotifyListener::~NotifyListener() { stop(); }
@@ -40,19 +43,34 @@ void NotifyListener::tick(uint64_t now_ns) {
 }
 
 void NotifyListener::connect() {
-    std::vector<const char*> keys, values;
+    Params params = params_;
     bool has_dbname = false;
     for (const auto& [k, v] : params_) has_dbname = has_dbname || k == "dbname";
-    for (const auto& [k, v] : params_) {
+    if (!has_dbname) params.emplace_back("dbname", database_);
+    params.emplace_back("fallback_application_name", "portico-notify");
+    std::vector<std::string> names = hosts_to_resolve(params);
+    if (names.empty()) return start_libpq(params);
+    // Like the pool's servers: names resolved off the loop, libpq given the addresses.
+    state_ = State::resolving;
+    std::weak_ptr<bool> alive = alive_;
+    resolver_.resolve(names, [this, alive, params = std::move(params)](const std::map<std::string, HostLookup>& results) {
+        if (alive.expired() || stopped_ || state_ != State::resolving) return;
+        ResolvedParams resolved = with_resolved_hosts(params, results);
+        if (!resolved.any_host) {
+            std::string why = resolved.dropped;
+            while (!why.empty() && why.back() == '\n') why.pop_back();
+            return fail(why);
+        }
+        start_libpq(resolved.params);
+    });
+}
+
+void NotifyListener::start_libpq(const Params& params) {
+    std::vector<const char*> keys, values;
+    for (const auto& [k, v] : params) {
         keys.push_back(k.c_str());
         values.push_back(v.c_str());
     }
-    if (!has_dbname) {
-        keys.push_back("dbname");
-        values.push_back(database_.c_str());
-    }
-    keys.push_back("fallback_application_name");
-    values.push_back("portico-notify");
     keys.push_back(nullptr);
     values.push_back(nullptr);
     conn_ = PQconnectStartParams(keys.data(), values.data(), 0);
@@ -92,6 +110,7 @@ void NotifyListener::on_poll(uv_poll_t* handle, int status, int events) {
             if (self->conn_ != nullptr && (events & UV_READABLE)) self->readable();
             return;
         case State::idle:
+        case State::resolving:
             return;
     }
 }
@@ -155,7 +174,7 @@ void NotifyListener::readable() {
 }
 
 void NotifyListener::fail(std::string why) {
-    if (state_ == State::connecting || conn_ == nullptr) ++connect_failures;
+    if (state_ == State::connecting || state_ == State::resolving || conn_ == nullptr) ++connect_failures;
     if (why != last_error) {
         core::log(core::LogLevel::warn, "cache", "invalidation listener for database {}: {} (retrying)", database_, why);
     }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,8 @@
 
 namespace portico::pool {
 
+class HostResolver;
+
 class NotifyListener {
 public:
     using Params = std::vector<std::pair<std::string, std::string>>;
@@ -29,7 +32,9 @@ public:
     };
 
     // `params`: libpq keywords (the database's conninfo, dbname…); `channel` a validated identifier.
-    NotifyListener(uv_loop_t* loop, std::string database, Params params, std::string channel, Handlers handlers);
+    // Host names are looked up through `resolver` (which outlives the listener) before libpq connects.
+    NotifyListener(uv_loop_t* loop, HostResolver& resolver, std::string database, Params params, std::string channel,
+                   Handlers handlers);
     ~NotifyListener();
     NotifyListener(const NotifyListener&) = delete;
     NotifyListener& operator=(const NotifyListener&) = delete;
@@ -49,9 +54,10 @@ public:
     std::string last_error;
 
 private:
-    enum class State : uint8_t { idle, connecting, sending_listen, listening };
+    enum class State : uint8_t { idle, resolving, connecting, sending_listen, listening };
     static void on_poll(uv_poll_t* handle, int status, int events);
     void connect();
+    void start_libpq(const Params& params);
     void continue_connect();
     void send_listen();
     void readable();
@@ -61,6 +67,8 @@ private:
     void drop_connection();
 
     uv_loop_t* loop_;
+    HostResolver& resolver_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a lookup's answer checks it (weak)
     std::string database_;
     Params params_;
     std::string channel_;

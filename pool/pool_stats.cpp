@@ -32,6 +32,8 @@ nlohmann::json Pooler::stats_json() const {
     out["max_client_conn"] = config_->pool.max_client_conn;
     out["login_failures"] = login_failures_;
     out["cancels_unmatched"] = cancels_unmatched_;
+    out["dns_lookups"] = resolver_.lookups;
+    out["dns_lookup_failures"] = resolver_.lookup_failures;
     out["draining"] = draining_;
     nlohmann::json pools = nlohmann::json::array();
     uint64_t now = now_ns();
@@ -238,6 +240,11 @@ void Pooler::append_metrics(std::string& out) const {
     out += fmt::format("# HELP portico_pool_login_failures_total Client logins refused (wrong password).\n"
                        "# TYPE portico_pool_login_failures_total counter\nportico_pool_login_failures_total {}\n",
                        login_failures_);
+    out += fmt::format("# HELP portico_pool_dns_lookups_total Host name lookups for server conninfos (answers are kept 15 s).\n"
+                       "# TYPE portico_pool_dns_lookups_total counter\nportico_pool_dns_lookups_total {}\n"
+                       "# HELP portico_pool_dns_lookup_failures_total Host name lookups that found no address.\n"
+                       "# TYPE portico_pool_dns_lookup_failures_total counter\nportico_pool_dns_lookup_failures_total {}\n",
+                       resolver_.lookups, resolver_.lookup_failures);
 }
 
 std::string Pooler::readiness() const {

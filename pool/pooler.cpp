@@ -61,7 +61,7 @@ uint64_t Pooler::now_ns() {
 }
 
 Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config, NotifyHandlers notify)
-    : loop_(loop), random_(std::random_device{}()), notify_(std::move(notify)) {
+    : loop_(loop), resolver_(loop), random_(std::random_device{}()), notify_(std::move(notify)) {
     std::string error = configure(std::move(config));
     if (!error.empty()) core::log(core::LogLevel::error, "pool", "{}", error);
     transaction_mode_ = config_->pool.mode == "transaction";
@@ -130,7 +130,7 @@ void Pooler::update_listeners() {
         handlers.gap = [this, name] {
             if (notify_.gap) notify_.gap(name);
         };
-        listeners_.push_back(std::make_unique<NotifyListener>(loop_, db.name, std::move(params), c.cache.notify_channel,
+        listeners_.push_back(std::make_unique<NotifyListener>(loop_, resolver_, db.name, std::move(params), c.cache.notify_channel,
                                                               std::move(handlers)));
     }
     for (auto& l : listeners_) l->tick(now_ns());
@@ -205,7 +205,22 @@ void Pooler::open_server(Pool& pool) {
               pool.database, pool.server_user, pool.servers, pool.settings.pool_size, pool.settings.max_overflow);
     ServerConnection* raw = server.get();
     servers_.emplace(id, std::move(server));
-    raw->connect(params);  // may fail at once: then `raw` is gone
+    std::vector<std::string> names = hosts_to_resolve(params);
+    if (names.empty()) {
+        raw->connect(params);  // may fail at once: then `raw` is gone
+        return;
+    }
+    // Host names first, off the loop (libpq would block it in getaddrinfo); the server stays
+    // `connecting` meanwhile, so server_connect_timeout and drains cover the lookup too. A cached
+    // answer calls back at once, like a connect that starts (or fails) at once.
+    resolver_.resolve(names, [this, id, params = std::move(params)](const HostResolver::Results& results) {
+        auto it = servers_.find(id);
+        if (it == servers_.end() || it->second->state() != ServerConnection::State::connecting) return;
+        ServerConnection& server = *it->second;
+        ResolvedParams resolved = with_resolved_hosts(params, results);
+        if (!resolved.any_host) return server.close(resolved.dropped);  // like libpq with no host left
+        server.connect(resolved.params, std::move(resolved.dropped));
+    });
 }
 
 void Pooler::server_connected(ServerConnection& server) {

@@ -23,6 +23,7 @@
 #include "pool/client_connection.hpp"
 #include "pool/notify_listener.hpp"
 #include "pool/pool_counters.hpp"
+#include "pool/resolver.hpp"
 #include "pool/server_connection.hpp"
 #include "pool/statements.hpp"
 #include "pool/userlist.hpp"
@@ -177,6 +178,8 @@ private:
     void add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const;
 
     uv_loop_t* loop_;
+    // Conninfo host names are looked up here, off the loop, before libpq connects (resolver.hpp).
+    HostResolver resolver_;
     std::shared_ptr<const conf::Config> config_;
     bool transaction_mode_ = true;
     bool statements_enabled_ = true;

@@ -33,14 +33,16 @@ ReaderLimits server_limits() {
 }  // namespace
 
 ServerConnection::ServerConnection(Pooler& pooler, Pool& pool, uint64_t id)
-    : pooler_(pooler), pool_(&pool), id_(id), reader_(Phase::typed, server_limits()) {}
+    : pooler_(pooler), pool_(&pool), id_(id), reader_(Phase::typed, server_limits()) {
+    created_ns = Pooler::now_ns();  // a host name lookup before connect() counts toward the connect timeout
+}
 
 ServerConnection::~ServerConnection() {
     if (pg_ != nullptr) PQfinish(pg_);
 }
 
-void ServerConnection::connect(const std::vector<std::pair<std::string, std::string>>& params) {
-    created_ns = Pooler::now_ns();
+void ServerConnection::connect(const std::vector<std::pair<std::string, std::string>>& params, std::string dropped) {
+    dropped_hosts_ = std::move(dropped);
     std::vector<const char*> keys, values;
     for (const auto& [k, v] : params) {
         keys.push_back(k.c_str());
@@ -341,7 +343,10 @@ void ServerConnection::finish_internal() {
     pooler_.internal_done(*this, after_, ok);
 }
 
-void ServerConnection::fail(std::string reason) { close(reason); }
+void ServerConnection::fail(std::string reason) {
+    if (state_ == State::connecting && !dropped_hosts_.empty()) reason = dropped_hosts_ + reason;
+    close(reason);
+}
 
 void ServerConnection::close(std::string_view reason) {
     if (state_ == State::closed) return;

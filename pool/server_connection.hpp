@@ -47,8 +47,10 @@ public:
     ServerConnection(const ServerConnection&) = delete;
     ServerConnection& operator=(const ServerConnection&) = delete;
 
-    // Starts libpq's non-blocking connect with these keyword/value pairs.
-    void connect(const std::vector<std::pair<std::string, std::string>>& params);
+    // Starts libpq's non-blocking connect with these keyword/value pairs (host names already
+    // resolved: conninfo_hosts.hpp). `dropped`: hosts left out because they did not resolve, put
+    // before libpq's error if the connect fails, as libpq would list them.
+    void connect(const std::vector<std::pair<std::string, std::string>>& params, std::string dropped = {});
     // Closes at once (idempotent); the object is deleted once its poll handle has closed.
     void close(std::string_view reason);
 
@@ -136,6 +138,7 @@ private:
     std::string out_;
     size_t out_pos_ = 0;
     ServerParams params_;
+    std::string dropped_hosts_;
     char tx_status_ = 'I';
     int32_t backend_pid_ = 0;
     CancelHandle cancel_;

@@ -1,7 +1,7 @@
 // pool_servers: the server side of the pool — TLS to PostgreSQL (libpq's session carried raw),
-// libpq multi-host failover to a promoted standby, a reloaded conninfo retiring old servers,
-// server_lifetime recycling, idle servers terminated under the pool, and a hung one caught by the
-// pre-ping.
+// libpq multi-host failover to a promoted standby, conninfo host names resolved off the pool loop,
+// a reloaded conninfo retiring old servers, server_lifetime recycling, idle servers terminated under
+// the pool, and a hung one caught by the pre-ping.
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,6 +101,53 @@ BOOST_AUTO_TEST_CASE(multi_host_conninfo_follows_a_promoted_standby) {
     BOOST_TEST(eventually([&] { return through(dir, port_sql) == std::to_string(standby.port()); }, 15s, 100ms));
     BOOST_TEST(through(dir, "INSERT INTO t VALUES (2)").empty());
     BOOST_TEST(standby.psql("SELECT string_agg(v::text, ',' ORDER BY v) FROM t", "app") == "1,2");
+}
+
+BOOST_AUTO_TEST_CASE(conninfo_host_names_are_resolved_and_a_bad_one_fails_fast) {
+    PgCluster pg;  // listens on 127.0.0.1 TCP as well as its socket
+    pg.create_database("app");
+    TempDir dir;
+    PorticoSettings s;
+    s.upstream = "127.0.0.1:1";
+    // localhost comes from /etc/hosts; .invalid never resolves (RFC 6761). `either` lists the bad
+    // name first: libpq's rule is to skip a host it cannot translate and try the next.
+    s.pool = fmt::format(
+        "  socket_dir: {1}\n  port: 6432\n  mode: transaction\n  auth: {{ type: trust }}\n"
+        "  default_pool_size: 2\n  max_overflow: 0\n  query_wait_timeout: 20s\n  server_connect_timeout: 10s\n"
+        "  databases:\n"
+        "    app: {{ conninfo: \"host=localhost port={0} dbname=app\" }}\n"
+        "    nowhere: {{ conninfo: \"host=no-such-host.invalid port={0} dbname=app\" }}\n"
+        "    either: {{ conninfo: \"host=no-such-host.invalid,localhost port={0},{0} dbname=app "
+        "target_session_attrs=read-write\" }}\n",
+        pg.port(), dir.file("pool"));
+    Portico portico(dir, s);
+    auto on = [&](const std::string& db, const std::string& sql) {
+        PgConn c(fmt::format("host={} port=6432 dbname={} user=postgres", dir.file("pool"), db));
+        if (!c.ok()) return "connect failed: " + c.error();
+        try {
+            return c.value(sql);
+        } catch (const std::exception& e) {
+            return std::string("error: ") + e.what();
+        }
+    };
+    // Over TCP to 127.0.0.1 (not the socket), and libpq still knows the host by its name.
+    BOOST_TEST(on("app", "SELECT host(inet_server_addr())") == "127.0.0.1");
+    BOOST_TEST(on("either", "SELECT host(inet_server_addr())") == "127.0.0.1");
+
+    // The waiting client hears why at once (not at query_wait_timeout), in libpq's words.
+    auto start = std::chrono::steady_clock::now();
+    std::string bad = on("nowhere", "SELECT 1");
+    auto took = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(bad.find("connect failed") == 0, bad);
+    BOOST_TEST(bad.find("could not translate host name \"no-such-host.invalid\" to address") != std::string::npos, bad);
+    BOOST_TEST(took < 5s);
+
+    // The pool loop was never blocked and stays healthy; the answers were looked up once each.
+    BOOST_TEST(portico.admin("GET", "/health").status == 200);
+    BOOST_TEST(on("app", "SELECT 'still here'") == "still here");
+    json j = json::parse(portico.admin("GET", "/pool").body);
+    BOOST_TEST(j["dns_lookups"].get<int>() == 2, j.dump());  // localhost and the .invalid name, cached 15 s
+    BOOST_TEST(j["dns_lookup_failures"].get<int>() == 1, j.dump());
 }
 
 BOOST_AUTO_TEST_CASE(reloaded_conninfo_retires_old_servers) {
