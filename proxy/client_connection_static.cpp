@@ -1,6 +1,6 @@
 // The static stage's part of the client connection (DESIGN.md step 4): a route with `static:`
 // answers from disk — a file body through the FileSender, or a bodiless answer (HEAD, 304, 416,
-// 403/404/405) written at once — counted per route and status; `fallback: upstream` hands a miss
+// 301/403/404/405) written at once — counted per route and status; `fallback: upstream` hands a miss
 // on to the cache and the app.
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -37,7 +37,8 @@ bool ClientConnection::serve_static() {
     // A body still on its way is not read: the connection closes after the answer.
     bool close = close_after_ || !request_complete_ || worker_.draining();
     if (!result.file) {
-        // 403, 404, 405: Portico's short text, never the path or the reason the file was refused.
+        // 301 (its Location made from the normalised path), 403, 404, 405: Portico's short text,
+        // never the path on disk or the reason the file was refused.
         answer.fields.append(policy_fields_);
         respond_local(answer.status, {}, close, answer.fields);
         return true;

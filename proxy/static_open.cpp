@@ -71,6 +71,11 @@ OpenOutcome open_static(int root_fd, const StaticPath& path, std::string_view in
         close(fd);
         return OpenOutcome::not_found;
     }
+    if (S_ISDIR(info.st_mode) && !path.directory) {
+        // Served as "docs/" its index page's relative links would resolve against the parent.
+        close(fd);
+        return OpenOutcome::directory;
+    }
     if (S_ISDIR(info.st_mode) || (path.directory && !S_ISREG(info.st_mode))) {
         close(fd);
         if (index.empty() || !S_ISDIR(info.st_mode)) return OpenOutcome::not_found;

@@ -19,6 +19,7 @@ enum class OpenOutcome : uint8_t {
     ok,
     not_found,  // missing, a directory without its index, not a regular file, or outside the root
     forbidden,  // there, but the process may not read it (EACCES): 403, never the path
+    directory,  // a directory named without its trailing slash: 301 to the name with it, as nginx does
 };
 
 // An open file (closed on destruction) and what fstat said of it.
@@ -44,8 +45,9 @@ private:
     std::string name_;
 };
 
-// Opens `path` beneath the directory `root_fd` (an O_PATH or O_DIRECTORY descriptor). A directory
-// (or a path written as one) is served by its `index` file ("" = never). On a kernel without
+// Opens `path` beneath the directory `root_fd` (an O_PATH or O_DIRECTORY descriptor). A path
+// written as a directory is served by its `index` file ("" = never); a directory named without the
+// trailing slash is `directory`, whether or not it has an index (nginx redirects either way). On a kernel without
 // openat2 (before Linux 5.6) every symlink is refused instead (O_NOFOLLOW on each component).
 OpenOutcome open_static(int root_fd, const StaticPath& path, std::string_view index, StaticFile& out);
 

@@ -36,13 +36,34 @@ bool percent_decode(std::string_view in, std::string& out) {
     return true;
 }
 
+// The literal prefix up to its last '/': "/static/*" → "/static", "/favicon.ico" → "", "*" → "".
+std::string_view route_prefix(std::string_view pattern) {
+    std::string_view literal = pattern.substr(0, pattern.find('*'));
+    size_t slash = literal.rfind('/');
+    return slash == std::string_view::npos ? std::string_view() : literal.substr(0, slash);
+}
+
+// RFC 3986 §3.3 pchar minus '%': unreserved, sub-delims, ':' and '@' stand for themselves in a
+// path segment; everything else (including '%', '\\', '?', '#', controls, bytes ≥ 0x80) is encoded.
+bool segment_safe(unsigned char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("-._~!$&'()*+,;=:@").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// Bytes a field value must not carry raw (controls, space, DEL, ≥ 0x80), plus '\\' when `backslash`.
+bool needs_escape(unsigned char c, bool backslash) { return c <= 0x20 || c >= 0x7f || (backslash && c == '\\'); }
+
+void append_escaped(std::string& out, unsigned char c) {
+    constexpr char kHex[] = "0123456789ABCDEF";
+    out.push_back('%');
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+}
+
 }  // namespace
 
 std::optional<StaticPath> static_path(std::string_view path, std::string_view pattern) {
-    // The literal prefix up to its last '/': "/static/*" → "/static", "/favicon.ico" → "", "*" → "".
-    std::string_view literal = pattern.substr(0, pattern.find('*'));
-    size_t slash = literal.rfind('/');
-    std::string_view prefix = slash == std::string_view::npos ? std::string_view() : literal.substr(0, slash);
+    std::string_view prefix = route_prefix(pattern);
     if (path.substr(0, prefix.size()) != prefix) return std::nullopt;
     std::string_view rest = path.substr(prefix.size());
     if (!rest.empty() && rest.front() != '/') return std::nullopt;
@@ -72,6 +93,54 @@ std::optional<StaticPath> static_path(std::string_view path, std::string_view pa
     for (size_t i = 0; i < segments.size(); ++i) {
         if (i > 0) out.relative.push_back('/');
         out.relative.append(segments[i]);
+    }
+    return out;
+}
+
+std::string directory_location(std::string_view pattern, std::string_view relative, std::string_view query) {
+    std::string out;
+    out.reserve(pattern.size() + relative.size() + query.size() + 4);
+    // Segment by segment, empty ones dropped, so no "//" can appear however the parts were written.
+    // The prefix is the operator's pattern, which the raw request path matched byte for byte: it is
+    // kept as written (its escapes are already escapes), only bytes no field may carry encoded.
+    auto each_segment = [&](std::string_view text, auto&& append) {
+        for (size_t start = 0; start < text.size();) {
+            size_t end = std::min(text.find('/', start), text.size());
+            if (end > start) {
+                out.push_back('/');
+                append(text.substr(start, end - start));
+            }
+            start = end + 1;
+        }
+    };
+    each_segment(route_prefix(pattern), [&](std::string_view segment) {
+        for (char c : segment) {
+            if (needs_escape(static_cast<unsigned char>(c), /*backslash=*/true)) {
+                append_escaped(out, static_cast<unsigned char>(c));
+            } else {
+                out.push_back(c);
+            }
+        }
+    });
+    each_segment(relative, [&](std::string_view segment) {
+        for (char c : segment) {
+            if (segment_safe(static_cast<unsigned char>(c))) {
+                out.push_back(c);
+            } else {
+                append_escaped(out, static_cast<unsigned char>(c));
+            }
+        }
+    });
+    out.push_back('/');
+    if (!query.empty()) {
+        out.push_back('?');
+        for (char c : query) {
+            if (needs_escape(static_cast<unsigned char>(c), /*backslash=*/false)) {
+                append_escaped(out, static_cast<unsigned char>(c));
+            } else {
+                out.push_back(c);
+            }
+        }
     }
     return out;
 }

@@ -21,4 +21,14 @@ struct StaticPath {
 // nullopt: the request names nothing that may be served (404).
 std::optional<StaticPath> static_path(std::string_view path, std::string_view pattern);
 
+// The Location of the 301 that sends a request for a directory written without its trailing slash
+// to the name with it ("/static/docs" → "/static/docs/"), as nginx's static module does, so the
+// index page's relative links resolve inside the directory. An absolute path, not an absolute URL:
+// it is never built from a Host field, and nginx in front (proxy_redirect) need not rewrite it.
+// Built from the normalised path, not the raw request — the route's literal prefix, then
+// `relative`'s segments percent-encoded — so it always starts with one '/' followed by a segment
+// byte, never "//" or "/\" (which browsers read as another host: an open redirect); the query
+// (without '?', "" = none) is kept, as nginx keeps it, with bytes a field may not carry encoded.
+std::string directory_location(std::string_view pattern, std::string_view relative, std::string_view query);
+
 }  // namespace portico::proxy

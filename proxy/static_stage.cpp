@@ -108,6 +108,17 @@ StaticVerdict static_stage(StaticFiles& files, const conf::RouteStatic& route, s
         case OpenOutcome::ok: break;
         case OpenOutcome::not_found: return fallback_or(404);
         case OpenOutcome::forbidden: return fallback_or(403);
+        case OpenOutcome::directory: {
+            // Found, so never a fallback: the app would only see a path the disk answers.
+            std::string_view target = request.target();
+            size_t question = target.find('?');
+            std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+            out.answer.status = 301;
+            out.answer.fields = "Location: ";
+            out.answer.fields.append(directory_location(pattern, named->relative, query));
+            out.answer.fields.append("\r\n");
+            return StaticVerdict::answer;
+        }
     }
     if (route.precompressed && accepts_gzip(fields)) {
         // The sibling of the file actually served ("dir/" → "dir/index.html.gz").

@@ -2,7 +2,8 @@
 // method (GET and HEAD, else 405), the request path → a file beneath the root (static_path), the
 // file opened through the worker's open-file cache (static_open, open_file_cache), its .gz sibling
 // when the route is `precompressed` and the client accepts gzip, then the answer planned from the
-// request's conditionals and ranges (static_response). The verdict: answer, or — for a file that
+// request's conditionals and ranges (static_response); a directory named without its trailing slash
+// is a 301 to the name with it (directory_location). The verdict: answer, or — for a file that
 // is not there, on a route with `fallback: upstream` — let the app answer instead.
 #pragma once
 
@@ -21,7 +22,7 @@
 namespace portico::proxy {
 
 enum class StaticVerdict : uint8_t {
-    answer,    // StaticResult::answer says what to send (a file, 304, 416, or 403/404/405 without one)
+    answer,    // StaticResult::answer says what to send (a file, 304, 416, or 301/403/404/405 without one)
     fallback,  // not found, and the route says `fallback: upstream`: the request goes on to the app
 };
 
@@ -58,7 +59,7 @@ private:
 
 struct StaticResult {
     StaticAnswer answer;
-    OpenFilePtr file;           // the representation to send; null when the answer has no file (403/404/405)
+    OpenFilePtr file;           // the representation to send; null when the answer has no file (301/403/404/405)
     bool precompressed = false;  // the .gz sibling
     // The open-file cache's answers for this request (the file, and the sibling when looked up).
     unsigned cache_hits = 0, cache_misses = 0, cache_expired = 0;

@@ -1,6 +1,7 @@
 // Static routes against the real binary: exact bytes (1 KiB and 5 MiB, SHA-256 compared), HEAD,
 // 304 by ETag and by date, single and multipart ranges, 416, every traversal vector (and symlinks
 // out of the root) answered 404 without the secret, 405, 403 for an unreadable file, index files,
+// the 301 for a directory named without its slash (query kept, never an open redirect),
 // the .gz sibling through curl --compressed, `fallback: upstream` reaching the app, a replaced
 // file served fresh after the open-file cache's validity period, keep-alive and pipelining across
 // static answers, clients that hang up mid-file leaving portico healthy with its descriptors
@@ -277,6 +278,82 @@ BOOST_AUTO_TEST_CASE(directories_serve_their_index) {
     BOOST_TEST(r.body == "<h1>index</h1>\n");
     BOOST_TEST(r.header("content-type").value_or("") == "text/html");
     BOOST_TEST(get(s.endpoint(), "/static/").status == 404);  // no index.html at the root
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_without_its_slash_is_301_to_it) {
+    StaticStack s;
+    auto r = get(s.endpoint(), "/static/sub");
+    BOOST_TEST_REQUIRE(r.status == 301, r.describe());
+    BOOST_TEST(r.header("location").value_or("") == "/static/sub/");
+    BOOST_TEST(!r.has_token("connection", "close"));
+    BOOST_TEST(r.body.find(s.files.www) == std::string::npos);
+    // The query is kept, as nginx keeps it; the path is the normalised one.
+    BOOST_TEST(get(s.endpoint(), "/static/sub?page=2&q=a%20b").header("location").value_or("") ==
+               "/static/sub/?page=2&q=a%20b");
+    BOOST_TEST(get(s.endpoint(), "/static/x/../sub").header("location").value_or("") == "/static/sub/");
+    BOOST_TEST(get(s.endpoint(), "/static//sub").header("location").value_or("") == "/static/sub/");
+    // HEAD alike, with no body: the next answer on the connection is the next request's.
+    RawClient c(s.endpoint());
+    BOOST_TEST_REQUIRE(c.send(make_request("HEAD", "/static/sub?x=1")));
+    auto head = c.read_response(10s, /*head_request=*/true);
+    BOOST_TEST_REQUIRE(head.status == 301, head.describe());
+    BOOST_TEST(head.header("location").value_or("") == "/static/sub/?x=1");
+    BOOST_TEST(head.body.empty());
+    BOOST_TEST_REQUIRE(c.send(make_request("GET", "/static/hello.txt")));
+    BOOST_TEST(c.read_response().body == s.files.text);
+    // Found on disk: even a fallback route answers it rather than asking the app.
+    BOOST_TEST(get(s.endpoint(), "/echo/fb/sub").status == 301);
+    // curl follows it to the index page.
+    auto curl = run_curl({"-s", "-L", "-o", s.stack.dir.file("index.out"), "-w", "%{http_code} %{num_redirects}",
+                          s.portico().url("/static/sub")});
+    BOOST_TEST(curl.out == "200 1");
+    BOOST_TEST(read_file(s.stack.dir.file("index.out")) == "<h1>index</h1>\n");
+    BOOST_TEST(stats(s.portico())["static"]["responses"]["301"].get<int>() == 7);
+    BOOST_TEST(s.stack.app.total() == 0);
+}
+
+// A route over "/*" is where "//evil.com" could become "Location: //evil.com/", which browsers
+// follow to another host (as "/\\evil.com"): the Location is built from the normalised path.
+BOOST_AUTO_TEST_CASE(directory_redirects_are_never_open_redirects) {
+    Files files;
+    fs::create_directories(files.www + "/evil.com");
+    fs::create_directories(files.www + "/\\evil.com");
+    Stack stack([&](PorticoSettings& st) {
+        st.routes = fmt::format(
+            "  patterns:\n"
+            "    \"/*\":\n"
+            "      static: {{ root: {0} }}\n"
+            "    \"/static/*\":\n"
+            "      static: {{ root: {0} }}\n",
+            files.www);
+    });
+    struct Case {
+        const char* target;
+        const char* location;
+    } cases[] = {
+        {"//evil.com", "/evil.com/"},
+        {"///evil.com", "/evil.com/"},
+        {"//evil.com?next=x", "/evil.com/?next=x"},
+        {"/%2fevil.com", "/evil.com/"},
+        {"/%2F%2Fevil.com", "/evil.com/"},
+        {"/.//evil.com", "/evil.com/"},
+        {"/sub/..//evil.com", "/evil.com/"},
+        {"/%5cevil.com", "/%5Cevil.com/"},
+        {"/static//evil.com", "/static/evil.com/"},
+        {"/static/%2f%2fevil.com", "/static/evil.com/"},
+    };
+    for (const Case& c : cases) {
+        BOOST_TEST_CONTEXT(c.target) {
+            auto r = get(stack.endpoint(), c.target);
+            BOOST_TEST(r.status == 301, r.describe());
+            std::string location = r.header("location").value_or("");
+            BOOST_TEST(location == c.location);
+            BOOST_TEST(location.rfind("//", 0) != 0);
+            BOOST_TEST(location.rfind("/\\", 0) != 0);
+        }
+    }
+    // A directory symlinked out of the root is no directory to redirect to.
+    BOOST_TEST(get(stack.endpoint(), "/outdir").status == 404);
 }
 
 BOOST_AUTO_TEST_CASE(gzip_sibling_for_clients_that_accept_it) {

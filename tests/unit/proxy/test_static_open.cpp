@@ -65,14 +65,17 @@ BOOST_AUTO_TEST_CASE(files_and_index_files) {
     char buf[8] = {};
     BOOST_TEST(pread(f.fd(), buf, sizeof buf, 0) == 5);
     BOOST_TEST(std::string(buf) == "hello");
-    // A directory serves its index, written with or without the trailing slash; so does the root.
-    for (bool slash : {true, false}) {
-        StaticFile d;
-        BOOST_TEST_REQUIRE((open_path(t, "sub", slash, d) == OpenOutcome::ok));
-        BOOST_TEST(d.name() == "sub/index.html");
-        BOOST_TEST(d.size() == 12u);
-    }
+    // A directory written with the trailing slash serves its index; so does the root.
+    StaticFile d;
+    BOOST_TEST_REQUIRE((open_path(t, "sub", true, d) == OpenOutcome::ok));
+    BOOST_TEST(d.name() == "sub/index.html");
+    BOOST_TEST(d.size() == 12u);
     StaticFile none;
+    // Without the slash it is a directory to redirect to, index or not, and nothing is left open.
+    BOOST_TEST((open_path(t, "sub", false, none) == OpenOutcome::directory));
+    BOOST_TEST((open_path(t, "noindex", false, none) == OpenOutcome::directory));
+    BOOST_TEST((open_path(t, "sub", false, none, "") == OpenOutcome::directory));
+    BOOST_TEST(none.fd() == -1);
     BOOST_TEST((open_path(t, "noindex", true, none) == OpenOutcome::not_found));
     BOOST_TEST((open_path(t, "sub", true, none, "") == OpenOutcome::not_found));  // index off
     BOOST_TEST((open_path(t, "", true, none) == OpenOutcome::not_found));          // the root has none
@@ -96,8 +99,9 @@ BOOST_AUTO_TEST_CASE(nothing_outside_the_root_and_nothing_special) {
     }
     // A file named as a directory is not that file.
     BOOST_TEST((open_path(t, "a.txt", true, f) == OpenOutcome::not_found));
-    // A directory out of the root is not entered even for its index.
+    // A directory out of the root is not entered even for its index, nor redirected to.
     BOOST_TEST((open_path(t, "outdir", true, f) == OpenOutcome::not_found));
+    BOOST_TEST((open_path(t, "outdir", false, f) == OpenOutcome::not_found));
 }
 
 BOOST_AUTO_TEST_CASE(validators_from_stat) {

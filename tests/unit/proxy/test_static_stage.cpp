@@ -1,7 +1,8 @@
 // The static stage over a real directory: 405 with Allow, 404 (and `fallback: upstream` for it
-// alone), 403, traversal vectors naming nothing, index files, the .gz sibling only when gzip is
-// accepted (typed as the plain file; a request for the .gz itself typed as gzip), and the open-file
-// cache serving a replaced file's old opening until the validity period ends, then the new file.
+// alone), 403, traversal vectors naming nothing, index files (and a 301 for a directory named
+// without its slash), the .gz sibling only when gzip is accepted (typed as the plain file; a request
+// for the .gz itself typed as gzip), and the open-file cache serving a replaced file's old opening
+// until the validity period ends, then the new file.
 #define BOOST_TEST_MODULE proxy_static_stage
 #include <boost/test/unit_test.hpp>
 
@@ -123,7 +124,7 @@ BOOST_AUTO_TEST_CASE(unreadable_is_403_even_with_fallback) {
 
 BOOST_AUTO_TEST_CASE(directories_serve_their_index) {
     Tree t;
-    for (std::string target : {"/static/sub/", "/static/sub"}) {
+    for (std::string target : {"/static/sub/", "/static/sub/.", "/static/x/../sub/"}) {
         BOOST_TEST_CONTEXT(target) {
             StaticResult r = t.get(target);
             BOOST_TEST(r.answer.status == 200);
@@ -133,6 +134,31 @@ BOOST_AUTO_TEST_CASE(directories_serve_their_index) {
     BOOST_TEST(t.get("/static/").answer.status == 404);  // the root has no index.html
     t.route.index = "";
     BOOST_TEST(t.get("/static/sub/").answer.status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_without_its_slash_is_301_to_it) {
+    Tree t;
+    StaticResult r = t.get("/static/sub");
+    BOOST_TEST(r.answer.status == 301);
+    BOOST_TEST(has(r, "Location: /static/sub/"));
+    BOOST_TEST(!r.file);
+    BOOST_TEST(t.get("/static/sub?a=1&b=%2F").answer.fields == "Location: /static/sub/?a=1&b=%2F\r\n");
+    BOOST_TEST(has(t.get("/static//x/../sub"), "Location: /static/sub/"));  // normalised
+    // HEAD alike; the open-file cache remembers the answer like any other.
+    StaticResult head;
+    BOOST_TEST((t.run("HEAD /static/sub HTTP/1.1\r\nHost: x\r\n\r\n", head) == StaticVerdict::answer));
+    BOOST_TEST(head.answer.status == 301);
+    BOOST_TEST(head.cache_hits >= 1u);
+    // Found on disk, so the app never gets it, and without an index the redirect still comes first.
+    t.route.fallback_upstream = true;
+    t.route.index = "";
+    StaticResult fb;
+    BOOST_TEST((t.run("GET /static/sub HTTP/1.1\r\nHost: x\r\n\r\n", fb) == StaticVerdict::answer));
+    BOOST_TEST(fb.answer.status == 301);
+    // Other methods are still 405.
+    StaticResult post;
+    t.run("POST /static/sub HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", post);
+    BOOST_TEST(post.answer.status == 405);
 }
 
 BOOST_AUTO_TEST_CASE(gzip_sibling_only_when_accepted) {
