@@ -423,6 +423,14 @@ void Pooler::release(ServerConnection& server) {
     server.set_client(nullptr);
     pool.linked--;
     pool.counters.transaction_us += (now_ns() - server.linked_since_ns) / 1000;
+    if (server.dirt.parameters_reset) {
+        // The client's RESET took parameters back to the server's defaults: nothing to undo, and the
+        // next client's are compared afresh. But a parameter the pooler applied (not reported, so
+        // not followed) may be gone or, after a ROLLBACK, back: then reset it for sure.
+        if (!server.params().applied.empty()) server.dirt.parameters = true;
+        server.synced_params_id = 0;
+        server.dirt.parameters_reset = false;
+    }
     std::vector<std::string> reset;
     if (server.transaction_status() != 'I') reset.emplace_back("ROLLBACK");
     // Session mode: the next client must not see this one's temp tables, SETs, prepared statements,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <span>
 
 namespace portico::pool {
@@ -30,6 +31,24 @@ void put(Params& params, std::string name, std::string value) {
         }
     }
     params.push_back({std::move(name), std::move(value)});
+}
+
+// Whether a reported value already is what a client asks for. application_name is kept as given;
+// the others come back canonical ("ISO, MDY", "UTC"), so case is ignored; encoding names are
+// matched as Postgres matches them (clean_encoding_name: case and every non-alphanumeric character
+// ignored), because asyncpg asks for client_encoding 'utf-8' — quotes included — and the server
+// reports UTF8. Without this every asyncpg client would cost a SET on every link.
+bool same_reported_value(std::string_view name, std::string_view now, std::string_view wanted) {
+    if (name == "application_name") return now == wanted;
+    auto fold = [&](std::string_view value) {
+        std::string out;
+        for (char c : value) {
+            bool keep = name != "client_encoding" || std::isalnum(static_cast<unsigned char>(c));
+            if (keep) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return out;
+    };
+    return fold(now) == fold(wanted);
 }
 
 const std::string* find(const Params& params, std::string_view name) {
@@ -159,9 +178,8 @@ std::string sync_query(const Params& wanted, const ServerParams& server) {
         // A parameter this server reports (search_path only from Postgres 18 on) is compared with its
         // reported value; any other with what the pooler applied.
         if (const std::string* now = server.current_value(w.name)) {
-            // Reported values come back canonical ("UTF8" for "utf-8"): compare case-insensitively and
-            // learn the rest from the ParameterStatus the SET produces.
-            if (lowercase(*now) != lowercase(w.value)) set(w.name, w.value);
+            // What differs otherwise is learnt from the ParameterStatus the SET produces.
+            if (!same_reported_value(w.name, *now, w.value)) set(w.name, w.value);
         } else {
             const std::string* had = find(server.applied, w.name);
             if (had == nullptr || *had != w.value) set(w.name, w.value);

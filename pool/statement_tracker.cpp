@@ -612,19 +612,25 @@ void StatementTracker::command_complete(const Link& link, std::string_view body)
     auto c = parse_command_complete(body);
     if (!c) return;
     std::string_view tag = c->tag;
-    if (tag == "SET" || tag == "RESET") {
+    if (tag == "SET") {
         link.dirt.parameters = true;
+    } else if (tag == "RESET") {
+        link.dirt.parameters_reset = true;
     } else if (tag == "PREPARE") {
         link.dirt.sql_statements = true;
     } else if (tag == "DECLARE CURSOR") {
         link.dirt.cursors = true;
     } else if (tag == "DISCARD ALL" || tag == "DEALLOCATE ALL") {
         // Every statement on this server is gone, the pooler's included; the client's own are
-        // gone for it too. DISCARD ALL also reset the parameters.
+        // gone for it too. DISCARD ALL (never inside a transaction block, so never undone) also
+        // cleared everything else a client can leave behind.
         link.server.clear();
         statements_.clear();
         link.counters.statements_deallocated++;
-        if (tag == "DISCARD ALL") link.dirt.parameters = true;
+        if (tag == "DISCARD ALL") {
+            link.dirt = SessionDirt{};
+            link.dirt.parameters_reset = true;
+        }
     } else if (tag == "DEALLOCATE" && !expected_.empty()) {
         Expected& head = expected_.front();
         std::string name;

@@ -46,6 +46,10 @@ struct SessionDirt {
     bool sql_statements = false;  // SQL PREPARE: DEALLOCATE ALL (the pooler's statements go too)
     bool cursors = false;         // DECLARE … WITH HOLD: CLOSE ALL
     bool advisory_locks = false;  // pg_advisory_lock(): pg_advisory_unlock_all()
+    // RESET / DISCARD ALL by the client: the server went back to its own defaults, which needs no
+    // undoing — asyncpg's pool sends RESET ALL on every release — but the parameters the pooler
+    // applied for the client may be gone (or back, after a ROLLBACK): see Pooler::release.
+    bool parameters_reset = false;
 
     bool any() const { return parameters || sql_statements || cursors || advisory_locks; }
     // The statements that clear it, in an order that cannot fail.

@@ -52,6 +52,11 @@ BOOST_AUTO_TEST_CASE(sync_query_sets_only_what_differs) {
     server.current = server.initial;
     // Same values (encoding compared case-insensitively, as the server canonicalises it): nothing.
     BOOST_TEST(sync_query({{"client_encoding", "utf8"}}, server) == "");
+    // Encoding names as Postgres matches them: asyncpg's startup packet says 'utf-8', quotes included.
+    BOOST_TEST(sync_query({{"client_encoding", "'utf-8'"}}, server) == "");
+    BOOST_TEST(sync_query({{"client_encoding", "LATIN1"}}, server) == "SET client_encoding TO E'LATIN1';");
+    BOOST_TEST(sync_query({{"timezone", "utc"}}, server) == "");  // canonical case only
+    BOOST_TEST(sync_query({{"application_name", "Portico"}}, server) == "SET application_name TO E'Portico';");
     BOOST_TEST(sync_query({}, server) == "");
     BOOST_TEST(sync_query({{"application_name", "psql"}}, server) == "SET application_name TO E'psql';");
     // Unreported parameters are compared with what the pooler applied.

@@ -279,7 +279,9 @@ BOOST_AUTO_TEST_CASE(deallocate_all_and_discard_all_forget_everything) {
         receive(t, s, command_complete(tag) + ready());
         BOOST_TEST(t.statement_count() == 0u);
         BOOST_TEST(s.statements.size() == 0u);
-        BOOST_TEST(s.dirt.parameters == (std::string(tag) == "DISCARD ALL"));
+        // DISCARD ALL left nothing to undo; only what the pooler applied may be gone.
+        BOOST_TEST(!s.dirt.any());
+        BOOST_TEST(s.dirt.parameters_reset == (std::string(tag) == "DISCARD ALL"));
     }
 }
 
@@ -394,7 +396,19 @@ BOOST_AUTO_TEST_CASE(session_state_left_on_a_server_is_noted) {
     send(t, d, query("SELECT 1"));
     receive(t, d, command_complete("SELECT 1") + ready());
     BOOST_TEST(!d.dirt.any());
-    SessionDirt all{true, true, true, true};
+    // asyncpg's reset on release takes a server back to its defaults: nothing to undo.
+    Server e;
+    send(t, e, query("SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;"));
+    receive(t, e, command_complete("SELECT 1") + command_complete("CLOSE CURSOR ALL") + command_complete("UNLISTEN") +
+                      command_complete("RESET") + ready());
+    BOOST_TEST(!e.dirt.any());
+    BOOST_TEST(e.dirt.parameters_reset);
+    // A SET before it still counts.
+    Server f;
+    send(t, f, query("SET work_mem = '1GB'; RESET ALL"));
+    receive(t, f, command_complete("SET") + command_complete("RESET") + ready());
+    BOOST_TEST(f.dirt.parameters);
+    SessionDirt all{true, true, true, true, false};
     auto q = all.reset_queries();
     BOOST_TEST_REQUIRE(q.size() == 4u);
     BOOST_TEST(q.back().find("RESET ROLE") != std::string::npos);  // RESET ALL alone keeps a SET ROLE
