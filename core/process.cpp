@@ -1,6 +1,8 @@
 // Process orchestration; see process.hpp.
 #include "core/process.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <sys/resource.h>
@@ -90,6 +92,7 @@ private:
     uint64_t last_status_ns_ = 0;
     std::vector<std::unique_ptr<proxy::Worker>> workers_;
     bool draining_ = false;
+    uint64_t drain_started_ns_ = 0;
 };
 
 void Process::apply_logging(const conf::Config& config) {
@@ -189,10 +192,19 @@ int Process::run() {
     notify_ready();
     uv_run(&loop_, UV_RUN_DEFAULT);
 
-    // Draining: the workers finish their in-flight requests (up to limits.drain_timeout).
+    // Draining: the workers finish their in-flight requests (up to limits.drain_timeout). The pool
+    // keeps serving meanwhile — the app behind us may need the database to answer those very
+    // requests, and may open a new pool connection to do so — and drains afterwards, within what
+    // is left of the same drain_timeout: clients between transactions are closed at once, those
+    // inside one get the rest of the time to finish it.
     for (auto& w : workers_) w->join();
     workers_.clear();
-    if (pool_) pool_->join();
+    if (pool_) {
+        uint64_t spent_ns = now_ns() - drain_started_ns_;
+        auto left = holder_.get()->limits.drain_timeout - std::chrono::milliseconds(spent_ns / 1'000'000);
+        pool_->request_drain(std::max(left, std::chrono::milliseconds(0)));
+        pool_->join();
+    }
     pool_.reset();
     admin_.reset();
     probe_.reset();
@@ -423,8 +435,8 @@ void Process::drain() {
     draining_ = true;
     sd_notify_send("STOPPING=1");
     log(LogLevel::info, "stop", "draining: no new connections, finishing in-flight requests");
-    for (auto& w : workers_) w->request_drain();
-    if (pool_) pool_->request_drain(holder_.get()->limits.drain_timeout);
+    drain_started_ns_ = now_ns();
+    for (auto& w : workers_) w->request_drain();  // the pool drains once they are done (run())
     if (admin_) admin_->close();
     if (probe_) probe_->close();
     if (watchdog_active_) uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
