@@ -41,11 +41,16 @@ async def get_item(item_id: int, response: Response):
 
 
 @app.get("/api/slow")
-async def slow(ms: int = 500):
-    """Answers after `ms` milliseconds (at most 5 s): watch Server-Timing's upstream part grow."""
+async def slow(ms: int = 500, db: bool = False):
+    """Answers after `ms` milliseconds (at most 5 s): watch Server-Timing's upstream part grow.
+    With db=1 it then asks the database too: a request still in flight when portico is told to
+    stop needs the pool until it has answered."""
     ms = max(0, min(ms, 5000))
     await asyncio.sleep(ms / 1000)
-    return {"slept_ms": ms}
+    answer = {"slept_ms": ms}
+    if db:
+        answer["database_time"] = await (await db_pool()).fetchval("SELECT now()::text")
+    return answer
 
 
 @app.post("/api/echo")
@@ -74,7 +79,7 @@ _db_lock = asyncio.Lock()
 DB_READS = {"count": 0}  # how often the app really went to the database: a cache HIT does not
 
 
-async def db():
+async def db_pool():
     """asyncpg's pool, opened on first use (portico's pool may start after the app)."""
     global _db
     async with _db_lock:
@@ -86,9 +91,18 @@ async def db():
         return _db
 
 
+@app.get("/api/products/reads")
+async def product_reads(response: Response):
+    """How many times the app read a product from the database (a cache HIT does not count); never
+    cached, and it asks the database each time (the pool serves every call)."""
+    response.headers["Cache-Control"] = "no-store"
+    database_time = await (await db_pool()).fetchval("SELECT now()::text")
+    return {"db_reads": DB_READS["count"], "database_time": database_time}
+
+
 @app.get("/api/products/{product_id}")
 async def get_product(product_id: int, response: Response):
-    pool = await db()
+    pool = await db_pool()
     row = await pool.fetchrow("SELECT id, name, price::float AS price, updated_at::text FROM products WHERE id = $1",
                               product_id)
     DB_READS["count"] += 1
@@ -106,7 +120,7 @@ async def get_product(product_id: int, response: Response):
 @app.post("/api/products/{product_id}/update")
 async def update_product(product_id: int, request: Request):
     body = await request.json()
-    pool = await db()
+    pool = await db_pool()
     async with pool.acquire() as conn, conn.transaction():
         updated = await conn.fetchval(
             "UPDATE products SET name = coalesce($2, name), price = coalesce($3, price), updated_at = now() "

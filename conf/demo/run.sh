@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing (Debian 12, as root), builds portico (Release, in build/),
-# starts a throwaway PostgreSQL, the demo FastAPI app on a Unix socket and portico in front of both
-# (HTTP proxy + cache for the app, the Postgres pool for the database), shows a few requests, the
-# headers portico adds and a query through the pool, then stays up until Ctrl-C and shuts
+# starts a throwaway PostgreSQL, the demo FastAPI app on a Unix socket, portico in front of both
+# (HTTP proxy + cache for the app, the Postgres pool for the database) and nginx in front of
+# portico (the shipped conf/nginx snippets) — the stack as it is deployed —, shows a few requests,
+# the headers portico adds and a query through the pool, then stays up until Ctrl-C and shuts
 # everything down cleanly.
 #
 # Usage: conf/demo/run.sh
 # Environment:
-#   PORTICO_PORT [8080]        HTTP port on 127.0.0.1
+#   DEMO_PORT [8080]           nginx's port on 127.0.0.1: where the requests go
+#   PORTICO_PORT [8081]        portico's HTTP port on 127.0.0.1 (nginx's upstream)
 #   PORTICO_ADMIN_PORT [9901]  admin port on 127.0.0.1
 #   DEMO_ONESHOT [0]           1: show the sample requests and exit 0 (also when stdin is not a
 #                              terminal), for scripts and CI
@@ -18,7 +20,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 PY=/usr/bin/python3  # Debian's python3-fastapi / python3-uvicorn import only under this one
-port=${PORTICO_PORT:-8080}
+front_port=${DEMO_PORT:-8080}
+port=${PORTICO_PORT:-8081}
 admin_port=${PORTICO_ADMIN_PORT:-9901}
 oneshot=${DEMO_ONESHOT:-0}
 [[ -t 0 ]] || oneshot=1
@@ -29,6 +32,7 @@ say() { printf '%s==> %s%s\n' "$bold" "$*" "$plain"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && (($1 > 0 && $1 < 65536)); }
+valid_port "$front_port" || die "DEMO_PORT must be a port number, got '$front_port'"
 valid_port "$port" || die "PORTICO_PORT must be a port number, got '$port'"
 valid_port "$admin_port" || die "PORTICO_ADMIN_PORT must be a port number, got '$admin_port'"
 
@@ -37,6 +41,7 @@ valid_port "$admin_port" || die "PORTICO_ADMIN_PORT must be a port number, got '
 
 # Something already listening there would make portico fail to bind: say so up front.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy "$front_port" && die "port $front_port on 127.0.0.1 is busy; pick another with DEMO_PORT=NNNN $0"
 port_busy "$port" && die "port $port on 127.0.0.1 is busy; pick another with PORTICO_PORT=NNNN $0"
 port_busy "$admin_port" &&
     die "admin port $admin_port on 127.0.0.1 is busy; pick another with PORTICO_ADMIN_PORT=NNNN $0"
@@ -45,7 +50,7 @@ port_busy "$admin_port" &&
 DEMO_DIR=$(mktemp -d /tmp/portico-demo.XXXXXX)
 chmod 755 "$DEMO_DIR"  # PostgreSQL runs as its own user and keeps its data and socket in here
 export DEMO_DIR
-app_pid="" portico_pid="" pg_started=0
+app_pid="" portico_pid="" nginx_pid="" pg_started=0
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 # initdb and postgres refuse to run as root: as root they run as the postgres user.
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -64,7 +69,8 @@ stop() {  # PID: SIGTERM, up to 10 s to exit, then SIGKILL
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n $portico_pid$app_pid ]]; then say "stopping portico, the app and PostgreSQL"; fi
+    if [[ -n $portico_pid$app_pid ]]; then say "stopping nginx, portico, the app and PostgreSQL"; fi
+    stop "$nginx_pid"
     stop "$portico_pid"
     stop "$app_pid"
     if ((pg_started)); then as_pg "$pg_bin/pg_ctl" -D "$DEMO_DIR/pg" -m fast -w stop >/dev/null 2>&1 || true; fi
@@ -116,11 +122,8 @@ as_pg "$pg_bin/pg_ctl" -D "$DEMO_DIR/pg" -w -l "$DEMO_DIR/pg/postgres.log" \
 pg_started=1
 "$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d postgres -c "CREATE DATABASE demo" >/dev/null ||
     die "cannot create the demo database"
-"$pg_bin/psql" -X -q -h "$DEMO_DIR/pg" -U postgres -d demo \
-    -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'widget'), (2, 'gadget')" \
-    -c "CREATE TABLE products (id int PRIMARY KEY, name text, price numeric, updated_at timestamptz DEFAULT now());
-        INSERT INTO products (id, name, price) VALUES (1, 'teapot', 18.50), (2, 'kettle', 32.00)" >/dev/null ||
-    die "cannot create the demo tables"
+"$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEMO_DIR/pg" -U postgres -d demo -f "$here/schema.sql" >/dev/null ||
+    die "cannot create the demo tables ($here/schema.sql)"
 
 # 5. The app, on a Unix socket in the runtime dir.
 say "starting the demo app (uvicorn) on unix:$DEMO_DIR/app.sock"
@@ -151,11 +154,46 @@ export PORTICO_LISTEN=127.0.0.1:$port PORTICO_ADMIN_LISTEN=127.0.0.1:$admin_port
 say "starting portico on http://127.0.0.1:$port (config $here/portico.yaml)"
 "$portico" --config "$here/portico.yaml" >"$DEMO_DIR/portico.log" 2>&1 &
 portico_pid=$!
-base=http://127.0.0.1:$port
-wait_200 "$portico_pid" "$base/api/hello" ||
-    fail_with_log "portico did not answer on $base" "$DEMO_DIR/portico.log"
+wait_200 "$portico_pid" "http://127.0.0.1:$port/api/hello" ||
+    fail_with_log "portico did not answer on http://127.0.0.1:$port" "$DEMO_DIR/portico.log"
 
-# 7. Sample requests.
+# 7. nginx in front, with the shipped snippets: conf/nginx/portico.conf (the upstream block, its
+# address pointed at this portico) and portico-proxy.conf (proxy_pass and the forwarded headers).
+say "starting nginx on http://127.0.0.1:$front_port (conf/nginx/portico.conf, portico-proxy.conf)"
+mkdir "$DEMO_DIR/nginx"
+sed "s/server 127\.0\.0\.1:8080;/server 127.0.0.1:$port;/" "$repo/conf/nginx/portico.conf" >"$DEMO_DIR/nginx/portico.conf"
+nginx_user=""
+if [[ $(id -u) == 0 ]]; then nginx_user="user root;"; fi  # one process, running as the demo's user
+cat >"$DEMO_DIR/nginx/nginx.conf" <<EOF
+$nginx_user
+daemon off;
+master_process off;
+pid $DEMO_DIR/nginx/nginx.pid;
+error_log $DEMO_DIR/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log $DEMO_DIR/nginx/access.log;
+    client_body_temp_path $DEMO_DIR/nginx/body;
+    proxy_temp_path $DEMO_DIR/nginx/proxy;
+    fastcgi_temp_path $DEMO_DIR/nginx/fastcgi;
+    uwsgi_temp_path $DEMO_DIR/nginx/uwsgi;
+    scgi_temp_path $DEMO_DIR/nginx/scgi;
+    include $DEMO_DIR/nginx/portico.conf;
+    server {
+        listen 127.0.0.1:$front_port;
+        location / {
+            include $repo/conf/nginx/portico-proxy.conf;
+        }
+    }
+}
+EOF
+/usr/sbin/nginx -c "$DEMO_DIR/nginx/nginx.conf" -p "$DEMO_DIR/nginx" -e "$DEMO_DIR/nginx/error.log" \
+    >"$DEMO_DIR/nginx/stdout.log" 2>&1 &
+nginx_pid=$!
+base=http://127.0.0.1:$front_port
+wait_200 "$nginx_pid" "$base/api/hello" || fail_with_log "nginx did not answer on $base" "$DEMO_DIR/nginx/error.log"
+
+# 8. Sample requests, through nginx.
 show() {  # prints the command as one would type it, then runs it
     local arg shown=""
     for arg in "$@"; do
@@ -165,7 +203,7 @@ show() {  # prints the command as one would type it, then runs it
     "$@"
     echo
 }
-say "portico is up; sample requests:"
+say "nginx → portico → the app are up; sample requests through nginx:"
 show curl -sS -i "$base/api/hello"
 show curl -sS -i -H 'X-Request-ID: demo-42' "$base/api/items/42"
 show curl -sS -o /dev/null -D - "$base/api/items/42"  # the same again: answered from the cache (HIT)
@@ -190,6 +228,7 @@ echo
 say "the app's products come from PostgreSQL through portico's pool; a write purges the cache via NOTIFY"
 show curl -sS -D - "$base/api/products/1"      # MISS: the app read the database (db_reads)
 show curl -sS -D - "$base/api/products/1"      # HIT: db_reads unchanged
+show curl -sS "$base/api/products/reads"        # never cached: how often the app read a product
 show curl -sS -X POST -H 'Content-Type: application/json' -d '{"price": 21.0}' "$base/api/products/1/update"
 sleep 0.3                                      # the NOTIFY travels through PostgreSQL
 show curl -sS -D - "$base/api/products/1"      # MISS again: the new price, one more db_read

@@ -3,109 +3,34 @@
 // nginx only), nginx keeps its connection to portico alive, uploads up to limits.max_body_bytes pass.
 #include <boost/test/unit_test.hpp>
 
-#include <fmt/core.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 
 #include "harness.hpp"
+#include "nginx_front.hpp"
 
 using namespace portico::test;
 using nlohmann::json;
 
 namespace {
 
-const char* kNginx = "/usr/sbin/nginx";
-
-std::string snippet_dir() { return apps_dir() + "/../../conf/nginx"; }
-
-// portico.conf with its upstream address pointed at the test's portico.
-std::string upstream_snippet(uint16_t portico_port) {
-    std::string text = read_file(snippet_dir() + "/portico.conf");
-    const std::string shipped = "server 127.0.0.1:8080;";
-    auto at = text.find(shipped);
-    BOOST_TEST_REQUIRE(at != std::string::npos, "portico.conf no longer names " << shipped);
-    return text.replace(at, shipped.size(), fmt::format("server 127.0.0.1:{};", portico_port));
-}
-
-// nginx (one process, no master: SIGKILL at the end leaves nothing behind) in front of portico,
-// which trusts only nginx's address, in front of the app. Clients connect from 127.0.0.2 so that
-// they are not trusted proxies themselves.
+// nginx in front of portico, which trusts only nginx's address, in front of the app.
 struct NginxStack {
     TempDir dir;
     UpstreamApp app{dir};
     std::unique_ptr<Portico> portico;
-    uint16_t port = 0;
-    std::unique_ptr<Process> nginx;
+    std::unique_ptr<NginxFront> nginx;
 
     NginxStack() {
         PorticoSettings s;
         s.upstream = app.address();
         s.trusted_proxies = "[127.0.0.1/32]";
         portico = std::make_unique<Portico>(dir, s);
-        port = free_tcp_port();
-        dir.write("portico-upstream.conf", upstream_snippet(portico->port()));
-        std::string conf = fmt::format(R"(# written by deploy_nginx
-{user}
-daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {d}/nginx-access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {d}/portico-upstream.conf;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            include {snippets}/portico-proxy.conf;
-        }}
-    }}
-}}
-)",
-                                       fmt::arg("user", geteuid() == 0 ? "user root;" : ""), fmt::arg("d", dir.path()),
-                                       fmt::arg("port", port), fmt::arg("snippets", snippet_dir()));
-        dir.write("nginx.conf", conf);
-        nginx = std::make_unique<Process>(Process::Options{
-            .argv = {kNginx, "-c", dir.file("nginx.conf"), "-p", dir.path(), "-e", dir.file("nginx-error.log")},
-            .stdout_path = dir.file("nginx.out"),
-            .stderr_path = dir.file("nginx.err")});
-        BOOST_TEST_REQUIRE(wait_for_tcp(port, 10s), "nginx did not listen: " << read_file(dir.file("nginx-error.log")));
+        nginx = std::make_unique<NginxFront>(dir, portico->port());
     }
 
-    std::string url(std::string_view target) const { return fmt::format("http://127.0.0.1:{}{}", port, target); }
-
-    // One request through nginx with curl from 127.0.0.2; the response head and body.
     HttpResponse curl(const std::vector<std::string>& extra, std::string_view target = "/echo") const {
-        std::vector<std::string> args = {"-s", "-i", "--max-time", "10", "--interface", "127.0.0.2"};
-        args.insert(args.end(), extra.begin(), extra.end());
-        args.push_back(url(target));
-        auto r = run_curl(args);
-        BOOST_TEST_REQUIRE(r.exit_code == 0, "curl: " << r.err);
-        HttpResponse out;
-        std::string text = r.out;
-        while (text.rfind("HTTP/1.1 1", 0) == 0) text.erase(0, text.find("\r\n\r\n") + 4);  // 100 Continue
-        auto end = text.find("\r\n\r\n");
-        BOOST_TEST_REQUIRE(end != std::string::npos, text);
-        std::istringstream head(text.substr(0, end));
-        std::string line;
-        std::getline(head, line);
-        out.status = std::stoi(line.substr(line.find(' ') + 1, 3));
-        while (std::getline(head, line)) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            auto colon = line.find(':');
-            if (colon == std::string::npos) continue;
-            out.headers.emplace_back(line.substr(0, colon), line.substr(line.find_first_not_of(' ', colon + 1)));
-        }
-        out.body = text.substr(end + 4);
-        out.complete = true;
-        return out;
+        return nginx->curl(extra, target);
     }
 };
 
@@ -139,7 +64,7 @@ BOOST_AUTO_TEST_SUITE(deploy_nginx)
 BOOST_AUTO_TEST_CASE(nginx_t_accepts_the_snippets) {
     NginxStack s;
     auto t = Process(Process::Options{
-        .argv = {kNginx, "-t", "-c", s.dir.file("nginx.conf"), "-p", s.dir.path(), "-e", s.dir.file("nginx-t.log")},
+        .argv = {kNginx, "-t", "-c", s.nginx->config_path(), "-p", s.dir.path(), "-e", s.dir.file("nginx-t.log")},
         .stdout_path = s.dir.file("t.out"),
         .stderr_path = s.dir.file("t.err")});
     auto code = t.wait_exit(10s);
