@@ -66,7 +66,15 @@ BOOST_AUTO_TEST_CASE(health_ready_metrics_stats) {
     for (int i = 0; i < 3; ++i) BOOST_TEST(http_get(s.endpoint(), "/echo/counted").status == 200);
     BOOST_TEST(http_get(s.endpoint(), "/status/404").status == 404);
 
-    auto metrics = admin_call(p, "GET", "/metrics");
+    // A request is counted when its response has been written, which the worker learns a loop
+    // turn after the client may already have read it: poll for the last one.
+    HttpResponse metrics;
+    eventually(
+        [&] {
+            metrics = admin_call(p, "GET", "/metrics");
+            return metrics.body.find("portico_http_request_duration_seconds_count{route=\"*\"} 4") != std::string::npos;
+        },
+        3s, 20ms);
     BOOST_TEST(metrics.status == 200);
     BOOST_TEST(metrics.body.find("# TYPE portico_http_requests_total counter") != std::string::npos);
     BOOST_TEST(metrics.body.find("portico_http_requests_total{route=\"*\",code=\"200\"} 3") != std::string::npos,
