@@ -68,7 +68,7 @@ stop() {  # PID: SIGTERM, up to 10 s to exit, then SIGKILL
 }
 cleanup() {
     local status=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     if [[ -n $portico_pid$app_pid ]]; then say "stopping nginx, portico, the app and PostgreSQL"; fi
     stop "$nginx_pid"
     stop "$portico_pid"
@@ -84,7 +84,7 @@ on_interrupt() {
     echo
     if ((serving)); then exit 0; else exit 130; fi
 }
-trap on_interrupt INT TERM
+trap on_interrupt INT TERM HUP  # HUP: the terminal closed
 
 # Shows the end of a log and fails.
 fail_with_log() {
@@ -235,7 +235,7 @@ show curl -sS -D - "$base/api/products/1"      # MISS again: the new price, one 
 
 echo
 say "the Postgres pool: psql through portico's socket (transaction pooling)"
-show "$pg_bin/psql" -X -h "$DEMO_DIR/pool" -p 6432 -U postgres -d demo \
+show "$pg_bin/psql" -X -P pager=off -h "$DEMO_DIR/pool" -p 6432 -U postgres -d demo \
     -c "SELECT id, name, pg_backend_pid() AS server FROM items ORDER BY id"
 show curl -sS "http://127.0.0.1:$admin_port/pool"
 
