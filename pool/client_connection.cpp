@@ -95,6 +95,7 @@ void ClientConnection::on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t*
 
 void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     auto* self = static_cast<ClientConnection*>(stream->data);
+    Pooler::ClockScope clock;
     if (nread > 0) {
         self->handle_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
     } else if (nread < 0) {

@@ -54,11 +54,23 @@ struct CancelWork {
 };
 }  // namespace
 
-uint64_t Pooler::now_ns() {
+namespace {
+uint64_t read_clock() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+thread_local uint64_t scoped_now_ns = 0;
+thread_local int clock_scopes = 0;
+}  // namespace
+
+uint64_t Pooler::now_ns() { return clock_scopes > 0 ? scoped_now_ns : read_clock(); }
+
+Pooler::ClockScope::ClockScope() {
+    if (clock_scopes++ == 0) scoped_now_ns = read_clock();
+}
+
+Pooler::ClockScope::~ClockScope() { --clock_scopes; }
 
 Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const conf::Config> config, NotifyHandlers notify)
     : loop_(loop), resolver_(loop), random_(std::random_device{}()), notify_(std::move(notify)) {

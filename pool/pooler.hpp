@@ -155,7 +155,19 @@ public:
     void append_metrics(std::string& out) const;
     std::string readiness() const;  // "" when every database has had a working server or none failed
 
+    // The monotonic clock in ns. Inside a ClockScope it is read once and every call gives that
+    // time: a pooled transaction asks for the time about ten times (its read, wait, link, release,
+    // the stats), all within one callback of a few µs, and each clock_gettime cost ~1.5% of the
+    // pool's CPU under pgbench -S (PgBouncer likewise caches the time per loop pass).
     static uint64_t now_ns();
+    // Opened by the I/O callbacks (a client's read, a server's poll); nests.
+    class ClockScope {
+    public:
+        ClockScope();
+        ~ClockScope();
+        ClockScope(const ClockScope&) = delete;
+        ClockScope& operator=(const ClockScope&) = delete;
+    };
 
 private:
     static void on_sweep(uv_timer_t* timer);

@@ -134,6 +134,7 @@ void ServerConnection::connected() {
 void ServerConnection::on_poll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<ServerConnection*>(handle->data);
     if (self->state_ == State::closed) return;
+    Pooler::ClockScope clock;
     if (status < 0) {
         // libuv reports EPOLLERR as UV_EBADF: read to learn what really happened (a reset, an EOF).
         if (self->state_ != State::connecting) self->readable();

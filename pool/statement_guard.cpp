@@ -83,7 +83,8 @@ size_t skip_statement(std::string_view s, size_t i) {
 bool keyword_at(std::string_view s, size_t i, std::string_view word) {
     if (s.size() - i < word.size()) return false;
     for (size_t k = 0; k < word.size(); ++k) {
-        if (std::toupper(static_cast<unsigned char>(s[i + k])) != word[k]) return false;
+        char c = s[i + k];
+        if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c) != word[k]) return false;  // ASCII keywords
     }
     return i + word.size() == s.size() || !is_word_char(s[i + word.size()]);
 }
@@ -124,11 +125,21 @@ size_t read_identifier(std::string_view s, size_t i, std::string& out) {
     return i;
 }
 
+// ASCII case folding, inline: SQL keywords and the function names looked for are ASCII, and
+// std::tolower (a call per byte) was the pool's largest user-space cost under pgbench -S, where
+// every Query is scanned for set_config and advisory_lock.
+inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// `needle` is ASCII lower case.
 bool contains_lowercase(std::string_view haystack, std::string_view needle) {
+    if (needle.empty()) return true;
     if (needle.size() > haystack.size()) return false;
-    for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
-        size_t k = 0;
-        while (k < needle.size() && std::tolower(static_cast<unsigned char>(haystack[i + k])) == needle[k]) ++k;
+    const char first = needle[0];
+    const size_t last_start = haystack.size() - needle.size();
+    for (size_t i = 0; i <= last_start; ++i) {
+        if (ascii_lower(haystack[i]) != first) continue;
+        size_t k = 1;
+        while (k < needle.size() && ascii_lower(haystack[i + k]) == needle[k]) ++k;
         if (k == needle.size()) return true;
     }
     return false;
