@@ -20,8 +20,17 @@ constexpr size_t kChunk = 2 * 1024 * 1024;
 constexpr size_t kTurnBytes = 2 * 1024 * 1024;
 // Heads are held for the file bytes (MSG_MORE) only before small ranges, where the extra segment
 // is a large share of the response: measured, a 1 KiB file costs 13 µs instead of 17 µs of server
-// CPU with it, while a 1 MiB file cost more server CPU (the loopback receive work moved onto the
-// sender's core) for no gain worth having.
+// CPU with it. Above that it is a trade, measured again (2026-12-02, 256 KiB and 1 MiB, wrk -c64 on
+// loopback, BBR): with the head held, the reader's CPU per response fell 15-40%, requests/s rose
+// 35-75% (p50 halved) and the CPU of both cores per response fell, but the server's own CPU rose
+// 10-25%. The reader's profile shows where the work went: with the head on its own, ACK handling
+// (tcp_ack, __tcp_transmit_skb, wake-ups) in the reader's context clocks out part of the file and
+// is charged to the reader; with it held, the sender transmits it (and does the loopback receive
+// work) inside its own sendfile. (Probably the lone small PSH segment puts the reader into
+// quick-ack mode; not proven.)
+// Kept as nginx does it (head on its own, tcp_nopush off) while the server's CPU per request is
+// the figure compared (benchmarks/route_policies.sh); for a sidecar whose reader shares the host
+// (nginx in front) the held head is the better deal, should the machine's total become the measure.
 constexpr uint64_t kCoalesceMax = 64 * 1024;
 }  // namespace
 
