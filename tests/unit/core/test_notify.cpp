@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE core_notify
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,6 +29,42 @@ BOOST_AUTO_TEST_CASE(sends_state_to_notify_socket) {
     char buf[256];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     BOOST_TEST(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) == "READY=1\nSTATUS=up");
+    unsetenv("NOTIFY_SOCKET");
+    close(fd);
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+// A reader that never reads: once its queue is full, a send gives up after kNotifySendTimeout
+// instead of blocking the caller (the main loop) until the reader drains it.
+BOOST_AUTO_TEST_CASE(a_full_reader_queue_drops_the_message_instead_of_blocking) {
+    char dir[] = "/tmp/portico-notify-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(dir) != nullptr);
+    std::string path = std::string(dir) + "/notify.sock";
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, path.c_str());
+    BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    setenv("NOTIFY_SOCKET", path.c_str(), 1);
+
+    int sent = 0;
+    bool dropped = false;
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000 && !dropped; ++i) {
+        if (portico::core::sd_notify_send("WATCHDOG=1")) ++sent;
+        else dropped = true;
+    }
+    auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST(dropped);
+    BOOST_TEST(sent >= 1);
+    BOOST_TEST(took < std::chrono::seconds(2));
+    // The queued ones are intact, and once drained, sends go through again.
+    char buf[64];
+    int received = 0;
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) ++received;
+    BOOST_TEST(received == sent);
+    BOOST_TEST(portico::core::sd_notify_send("READY=1"));
     unsetenv("NOTIFY_SOCKET");
     close(fd);
     unlink(path.c_str());
