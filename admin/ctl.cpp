@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "admin/auth.hpp"
+#include "admin/ctl_json.hpp"
 #include "conf/address.hpp"
 #include "conf/loader.hpp"
 #include "conf/units.hpp"
@@ -613,6 +614,16 @@ int present(const CtlOptions& o, const CtlCall& call, const Target& t, const Htt
     }
     auto j = body_json(a);
     if (o.json) {
+        // /metrics and /config answer text: converted, so that every command prints JSON.
+        if (!j && a.status == 200 && (call.path == "/metrics" || call.path == "/config")) {
+            std::string error;
+            j = call.path == "/metrics" ? exposition_to_json(a.body, error) : yaml_to_json(a.body, error);
+            if (!j) {
+                err << "portico ctl: the answer of " << call.method << " " << call.path << " is not "
+                    << (call.path == "/metrics" ? "Prometheus text" : "YAML") << ": " << error << "\n";
+                return 2;
+            }
+        }
         out << (j ? j->dump(2) + "\n" : a.body);
         return exit_code(a.status);
     }
