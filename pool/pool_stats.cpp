@@ -103,7 +103,17 @@ nlohmann::json Pooler::stats_json() const {
     out["pools"] = std::move(pools);
     nlohmann::json dbs = nlohmann::json::array();
     for (const conf::PoolDatabase& db : config_->pool.databases) {
-        dbs.push_back({{"name", db.name}, {"paused", paused_databases_.count(db.name) != 0}});
+        nlohmann::json entry = {{"name", db.name}, {"paused", paused_databases_.count(db.name) != 0}};
+        // Reachable: a working server now, or the readiness probe's last ping answered; null
+        // before the first ping.
+        nlohmann::json reachable = nullptr;
+        if (has_working_server(db.name)) reachable = true;
+        for (const auto& probe : probes_) {
+            if (probe->database() != db.name || reachable == true) continue;
+            if (probe->result() != DatabaseProbe::Result::unknown) reachable = probe->result() == DatabaseProbe::Result::ok;
+        }
+        entry["reachable"] = reachable;
+        dbs.push_back(std::move(entry));
     }
     out["databases"] = std::move(dbs);
     nlohmann::json notify = nlohmann::json::array();
@@ -248,10 +258,16 @@ void Pooler::append_metrics(std::string& out) const {
 }
 
 std::string Pooler::readiness() const {
-    for (const auto& [key, p] : pools_) {
-        if (p->servers == 0 && !p->last_connect_error.empty()) {
-            return fmt::format("pool database {}: {}", p->database, p->last_connect_error);
+    for (const auto& probe : probes_) {
+        if (has_working_server(probe->database())) continue;
+        // A server connect that failed after the last answered ping says more than the ping.
+        for (const auto& [key, p] : pools_) {
+            if (p->database == probe->database() && p->servers == 0 && !p->last_connect_error.empty() &&
+                p->last_connect_failure_ns > probe->last_ok_ns()) {
+                return fmt::format("pool database {}: {}", p->database, p->last_connect_error);
+            }
         }
+        if (std::string reason = probe->reason(); !reason.empty()) return reason;
     }
     return {};
 }

@@ -107,7 +107,30 @@ std::string Pooler::configure(std::shared_ptr<const conf::Config> config) {
         serve_waiters(*pool);
     }
     update_listeners();
+    update_probes();
     return error;
+}
+
+void Pooler::update_probes() {
+    if (draining_) return;
+    std::vector<std::string> keys;
+    for (const conf::PoolDatabase& db : config_->pool.databases) keys.push_back(db.name + '\0' + db.conninfo);
+    if (keys == probe_keys_) return;
+    probe_keys_ = keys;
+    probes_.clear();
+    for (const conf::PoolDatabase& db : config_->pool.databases) {
+        PoolSettings settings = settings_for(db.name);
+        DatabaseProbe::Params params = settings.conninfo_params;
+        if (!settings.forced_user.empty()) add_userlist_password(params, settings.forced_user);
+        probes_.push_back(std::make_unique<DatabaseProbe>(loop_, db.name, std::move(params)));
+    }
+    for (auto& p : probes_) p->tick(now_ns());
+}
+
+bool Pooler::has_working_server(const std::string& database) const {
+    for (const auto& [key, pool] : pools_)
+        if (pool->database == database && pool->servers - pool->connecting > 0) return true;
+    return false;
 }
 
 void Pooler::add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const {
@@ -624,6 +647,7 @@ std::vector<std::string> Pooler::pause(const std::string& database, bool paused)
 void Pooler::begin_drain() {
     draining_ = true;
     listeners_.clear();
+    probes_.clear();  // a ping in flight finishes (connect_timeout=2) and is dropped
     std::vector<ClientConnection*> clients;
     for (auto& [id, c] : clients_) clients.push_back(c.get());
     for (ClientConnection* c : clients) {
@@ -642,6 +666,7 @@ void Pooler::begin_drain() {
 void Pooler::close_everything() {
     draining_ = true;
     listeners_.clear();
+    probes_.clear();
     std::vector<ClientConnection*> clients;
     for (auto& [id, c] : clients_) clients.push_back(c.get());
     for (ClientConnection* c : clients) c->close();
@@ -658,6 +683,10 @@ void Pooler::sweep() {
     const conf::PoolConfig& cfg = config_->pool;
     uint64_t now = now_ns();
     for (auto& l : listeners_) l->tick(now);
+    if (!draining_) {
+        for (auto& p : probes_)
+            if (!has_working_server(p->database())) p->tick(now);
+    }
     uint64_t wait_limit = ms_to_ns(cfg.query_wait_timeout);
     uint64_t idle_limit = ms_to_ns(cfg.server_idle_timeout);
     uint64_t connect_limit = ms_to_ns(cfg.server_connect_timeout);

@@ -21,6 +21,7 @@
 
 #include "conf/schema.hpp"
 #include "pool/client_connection.hpp"
+#include "pool/database_probe.hpp"
 #include "pool/notify_listener.hpp"
 #include "pool/pool_counters.hpp"
 #include "pool/resolver.hpp"
@@ -153,7 +154,9 @@ public:
 
     nlohmann::json stats_json() const;
     void append_metrics(std::string& out) const;
-    std::string readiness() const;  // "" when every database has had a working server or none failed
+    // "" when every database is reachable: it has a working server, or its probe's last ping was
+    // answered (and no server connect failed since); else the first database's reason.
+    std::string readiness() const;
 
     // The monotonic clock in ns. Inside a ClockScope it is read once and every call gives that
     // time: a pooled transaction asks for the time about ten times (its read, wait, link, release,
@@ -186,6 +189,10 @@ private:
     // One LISTEN connection per database while cache.notify_channel is set; rebuilt when the
     // channel or a database's conninfo changes.
     void update_listeners();
+    // One readiness probe per database; rebuilt when the databases or their conninfo change.
+    void update_probes();
+    // True when a pool of `database` holds a server that finished connecting.
+    bool has_working_server(const std::string& database) const;
     // The conninfo's password, or else `user`'s plaintext one from the userlist.
     void add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const;
 
@@ -211,6 +218,8 @@ private:
     NotifyHandlers notify_;
     std::vector<std::unique_ptr<NotifyListener>> listeners_;
     std::vector<std::string> listener_keys_;  // what each listener was built from (channel, conninfo)
+    std::vector<std::unique_ptr<DatabaseProbe>> probes_;
+    std::vector<std::string> probe_keys_;     // what each probe was built from (name, conninfo)
     uint64_t cancels_unmatched_ = 0;
 };
 
