@@ -484,6 +484,57 @@ std::string render_generic(const json& value) {
     return out;
 }
 
+std::string render_pool(const json& p) {
+    std::string out = fmt::format("pool  {} mode   clients {} of {}   servers {}   login failures {}{}\n",
+                                  p.value("mode", std::string("?")), number(p, "clients"), number(p, "max_client_conn"),
+                                  number(p, "servers"), number(p, "login_failures"),
+                                  p.value("draining", false) ? "   draining" : "");
+    json pools = p.value("pools", json::array());
+    auto us = [](const json& pool, const char* key) { return format_ms(json(pool.value(key, 0.0) / 1000.0)); };
+    if (!pools.empty()) {
+        Table show_pools({"DATABASE", "USER", "PAUSED", "CL ACTIVE", "CL WAITING", "SV ACTIVE", "SV IDLE", "SV USED",
+                          "SV LOGIN", "MAXWAIT"},
+                         {false, false, false, true, true, true, true, true, true, true});
+        Table show_stats({"DATABASE", "USER", "XACTS", "QUERIES", "RECEIVED", "SENT", "AVG XACT", "AVG QUERY", "WAITS",
+                          "WAIT TIME"},
+                         {false, false, true, true, true, true, true, true, true, true});
+        std::string errors;
+        for (const json& x : pools) {
+            std::string database = x.value("database", std::string("?")), user = x.value("user", std::string("?"));
+            double maxwait_ms = x.value("maxwait", 0.0) * 1000 + x.value("maxwait_us", 0.0) / 1000;
+            show_pools.add({database, user, x.value("paused", false) ? "yes" : "no", number(x, "cl_active"),
+                            number(x, "cl_waiting"), number(x, "sv_active"), number(x, "sv_idle"), number(x, "sv_used"),
+                            number(x, "sv_login"), format_ms(json(maxwait_ms))});
+            show_stats.add({database, user, number(x, "total_xact_count"), number(x, "total_query_count"),
+                            format_bytes(x.value("total_received", 0.0)), format_bytes(x.value("total_sent", 0.0)),
+                            us(x, "avg_xact_time"), us(x, "avg_query_time"), number(x, "client_waits"),
+                            us(x, "total_wait_time")});
+            if (x.contains("last_connect_error"))
+                errors += fmt::format("{}/{}: last connect error: {}\n", database, user, scalar_text(x["last_connect_error"]));
+        }
+        out += "\n" + show_pools.render() + "\n" + show_stats.render() + errors;
+    }
+    Table databases({"DATABASE", "PAUSED", "REACHABLE"}, {false, false, false});
+    for (const json& d : p.value("databases", json::array())) {
+        json reachable = d.value("reachable", json());
+        databases.add({d.value("name", std::string("?")), d.value("paused", false) ? "yes" : "no",
+                       reachable.is_boolean() ? (reachable.get<bool>() ? "yes" : "no") : "-"});
+    }
+    out += "\n" + databases.render();
+    json notify = p.value("notify", json::array());
+    if (!notify.empty()) {
+        Table listeners({"NOTIFY DATABASE", "CHANNEL", "LISTENING", "MESSAGES", "INVALID", "RECONNECTS"},
+                        {false, false, false, true, true, true});
+        for (const json& l : notify) {
+            listeners.add({l.value("database", std::string("?")), l.value("channel", std::string("?")),
+                           l.value("listening", false) ? "yes" : "no", number(l, "messages"), number(l, "invalid"),
+                           number(l, "reconnects")});
+        }
+        out += "\n" + listeners.render();
+    }
+    return out;
+}
+
 std::string render_stats(const json& s) {
     std::string out;
     json reloads = s.value("config_reloads", json::object());
@@ -530,10 +581,7 @@ std::string render_stats(const json& s) {
         out += "\ncache\n";
         render_value(s["cache"], "  ", out);
     }
-    if (s.contains("pool")) {
-        out += "\npool\n";
-        render_value(s["pool"], "  ", out);
-    }
+    if (s.contains("pool")) out += "\n" + render_pool(s["pool"]);
     return out;
 }
 
@@ -656,6 +704,8 @@ int present(const CtlOptions& o, const CtlCall& call, const Target& t, const Htt
         out << j->value("status", std::string("ok")) << "\n";
     } else if (call.path == "/reload") {
         out << "reloaded: configuration generation " << j->value("generation", 0) << "\n";
+    } else if (call.path == "/pool") {
+        out << render_pool(*j);
     } else {
         out << render_generic(*j);
     }

@@ -66,6 +66,9 @@ std::string format_uptime(double seconds);
 std::string format_bytes(double bytes);
 // /stats as the tables `portico ctl stats` prints.
 std::string render_stats(const nlohmann::json& stats);
+// /pool as `portico ctl pool` prints it: PgBouncer's SHOW POOLS and SHOW STATS columns, the
+// databases and the invalidation listeners; every other figure is in --json.
+std::string render_pool(const nlohmann::json& pool);
 // Any JSON answer as aligned "key  value" lines; arrays of objects as tables.
 std::string render_generic(const nlohmann::json& value);
 

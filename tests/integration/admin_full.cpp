@@ -337,9 +337,14 @@ BOOST_AUTO_TEST_CASE(pool_figures_follow_real_transactions) {
             if (p["database"] == "app") entry = p;
         BOOST_TEST(entry.value("total_xact_count", -1.0) == p1["total_xact_count"].get<double>(), viactl.dump());
         BOOST_TEST(entry.value("cl_active", -1) == 2);
+        // The tables: SHOW POOLS (cl_active 2, cl_waiting 0, sv_active 0) and SHOW STATS (6, 8).
         std::string table = s.ctl_text({"pool"});
-        BOOST_TEST(has(table, "TOTAL XACT COUNT"), table);
-        BOOST_TEST(std::regex_search(table, std::regex(R"(\sapp\s)")), table);
+        std::string user = s.pg.superuser();
+        BOOST_TEST(has(table, "CL ACTIVE  CL WAITING  SV ACTIVE"), table);
+        BOOST_TEST(std::regex_search(table, std::regex("\napp +" + user + " +no +2 +0 +0 ")), table);
+        BOOST_TEST(has(table, "XACTS  QUERIES  RECEIVED"), table);
+        BOOST_TEST(std::regex_search(table, std::regex("\napp +" + user + " +6 +8 +107 B ")), table);
+        BOOST_TEST(std::regex_search(table, std::regex("\napp +no +yes\n")), table);
     }
     // The two clients left.
     BOOST_TEST(eventually([&] { return s.pool_entry().value("cl_active", -1) == 0; }, 5s), s.pool_entry().dump());
@@ -640,7 +645,7 @@ BOOST_AUTO_TEST_CASE(ctl_read_commands_in_both_forms) {
 
     std::string stats = s.ctl_text({"stats"});
     for (const char* want : {"uptime ", "config generation 1", "ROUTE", "/api/items/*", "/ttl/*", "upstream    connects",
-                             "\ncache\n", "\npool\n", "process     rss"})
+                             "\ncache\n", "\npool  transaction mode", "process     rss"})
         BOOST_TEST(has(stats, want), want << " missing from:\n" << stats);
     json sj = s.ctl_json({"stats"});
     BOOST_TEST(sj["cache"].value("hits", -1) == 1, sj.dump());

@@ -144,3 +144,37 @@ BOOST_AUTO_TEST_CASE(generic_rendering) {
     BOOST_TEST(text.find("paused  false\n") != std::string::npos);
     BOOST_TEST(portico::admin::render_generic(json{{"removed", 2}}) == "removed  2\n");
 }
+
+BOOST_AUTO_TEST_CASE(pool_tables) {
+    json pool = json::parse(R"({
+        "mode": "transaction", "clients": 3, "max_client_conn": 1000, "servers": 2, "login_failures": 0,
+        "draining": false,
+        "pools": [{"database": "app", "user": "web", "paused": false, "cl_active": 3, "cl_waiting": 1,
+                   "sv_active": 2, "sv_idle": 0, "sv_used": 0, "sv_login": 0, "maxwait": 1, "maxwait_us": 250000,
+                   "total_xact_count": 120, "total_query_count": 480, "total_received": 20480,
+                   "total_sent": 3145728, "avg_xact_time": 2500, "avg_query_time": 420, "client_waits": 7,
+                   "total_wait_time": 12000, "last_connect_error": "timeout"}],
+        "databases": [{"name": "app", "paused": false, "reachable": true},
+                      {"name": "reports", "paused": true, "reachable": null}],
+        "notify": [{"database": "app", "channel": "portico_invalidate", "listening": true, "messages": 5,
+                    "invalid": 1, "reconnects": 0}]})");
+    std::string text = portico::admin::render_pool(pool);
+    BOOST_TEST_MESSAGE(text);
+    BOOST_TEST(text.find("pool  transaction mode   clients 3 of 1000   servers 2   login failures 0\n") == 0u);
+    BOOST_TEST(text.find("DATABASE  USER  PAUSED  CL ACTIVE  CL WAITING  SV ACTIVE  SV IDLE  SV USED  SV LOGIN  MAXWAIT\n"
+                         "app       web   no              3           1          2        0        0         0    1.25s\n") !=
+               std::string::npos);
+    BOOST_TEST(text.find("DATABASE  USER  XACTS  QUERIES  RECEIVED     SENT  AVG XACT  AVG QUERY  WAITS  WAIT TIME\n"
+                         "app       web     120      480  20.0 KiB  3.0 MiB    2.50ms     0.42ms      7     12.0ms\n") !=
+               std::string::npos);
+    BOOST_TEST(text.find("app/web: last connect error: timeout\n") != std::string::npos);
+    BOOST_TEST(text.find("DATABASE  PAUSED  REACHABLE\napp       no      yes\nreports   yes     -\n") != std::string::npos);
+    BOOST_TEST(text.find("NOTIFY DATABASE  CHANNEL             LISTENING  MESSAGES  INVALID  RECONNECTS\n"
+                         "app              portico_invalidate  yes               5        1           0\n") !=
+               std::string::npos);
+    // Before any client: no pool tables, the databases still.
+    std::string empty = portico::admin::render_pool(json::parse(R"({"mode": "session", "pools": [],
+        "databases": [{"name": "app", "paused": false}], "notify": []})"));
+    BOOST_TEST(empty.find("CL ACTIVE") == std::string::npos, empty);
+    BOOST_TEST(empty.find("app       no      -\n") != std::string::npos, empty);
+}
