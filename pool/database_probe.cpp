@@ -9,8 +9,10 @@
 namespace portico::pool {
 
 namespace {
-// As often as the upstream probe: a database that comes back is seen within a couple of seconds.
+// As often as the upstream probe while the database is not known to answer: one that comes back
+// is seen within a couple of seconds. Once it answered, less often (see the header).
 constexpr uint64_t kIntervalNs = 2'000'000'000ull;
+constexpr uint64_t kAnsweredIntervalNs = 10'000'000'000ull;
 
 uint64_t monotonic_ns() {
     timespec ts{};
@@ -41,14 +43,19 @@ DatabaseProbe::~DatabaseProbe() {
     if (in_flight_ != nullptr) in_flight_->owner = nullptr;
 }
 
-void DatabaseProbe::tick(uint64_t now_ns) {
+void DatabaseProbe::tick(uint64_t now_ns, const Params& login) {
     if (in_flight_ != nullptr) return;
-    if (last_start_ns_ != 0 && now_ns - last_start_ns_ < kIntervalNs) return;
+    uint64_t interval = result_ == Result::ok ? kAnsweredIntervalNs : kIntervalNs;
+    if (last_start_ns_ != 0 && now_ns - last_start_ns_ < interval) return;
     last_start_ns_ = now_ns;
     auto* ping = new Ping{};
     ping->req.data = ping;
     ping->owner = this;
     ping->params = params_;
+    for (const auto& [key, value] : login) {
+        std::erase_if(ping->params, [&](const auto& kv) { return kv.first == key; });
+        ping->params.emplace_back(key, value);
+    }
     in_flight_ = ping;
     uv_queue_work(
         loop_, &ping->req,

@@ -4,7 +4,10 @@
 // learns of a failure when a client asks for a server.
 //
 // PQping blocks (connect, startup, the server's first answer), so it runs on libuv's thread pool,
-// with connect_timeout=2; the answer comes back on the pool loop.
+// with connect_timeout=2; the answer comes back on the pool loop. Every 2 s until a ping is
+// answered, then every 10 s: a ping that cannot log in (a role that does not exist, with trust or
+// peer authentication) leaves a line in PostgreSQL's log, so the pooler pings as the role its
+// servers use (see Pooler::sweep) and not more often than readiness needs.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +31,9 @@ public:
     DatabaseProbe& operator=(const DatabaseProbe&) = delete;
 
     // From the pooler's sweep, while the database has no working server: pings when none is in
-    // flight and the last one started 2 s ago or more.
-    void tick(uint64_t now_ns);
+    // flight and the last one started 2 s ago (10 s after an answered one) or more. `login`
+    // (user, password) replaces the conninfo's keywords of the same names for this ping.
+    void tick(uint64_t now_ns, const Params& login = {});
 
     const std::string& database() const { return database_; }
     Result result() const { return result_; }

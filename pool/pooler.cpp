@@ -127,6 +127,21 @@ void Pooler::update_probes() {
     for (auto& p : probes_) p->tick(now_ns());
 }
 
+DatabaseProbe::Params Pooler::probe_login(const std::string& database) const {
+    PoolSettings settings = settings_for(database);
+    if (!settings.forced_user.empty()) return {};  // in the probe's conninfo already
+    const Pool* busiest = nullptr;
+    for (const auto& [key, pool] : pools_)
+        if (pool->database == database && (busiest == nullptr || pool->counters.logins > busiest->counters.logins))
+            busiest = pool.get();
+    if (busiest == nullptr) return {};
+    DatabaseProbe::Params login = {{"user", busiest->server_user}};
+    bool conninfo_password = std::any_of(settings.conninfo_params.begin(), settings.conninfo_params.end(),
+                                         [](const auto& kv) { return kv.first == "password"; });
+    if (!conninfo_password) add_userlist_password(login, busiest->server_user);  // as server logins get it
+    return login;
+}
+
 bool Pooler::has_working_server(const std::string& database) const {
     for (const auto& [key, pool] : pools_)
         if (pool->database == database && pool->servers - pool->connecting > 0) return true;
@@ -685,7 +700,7 @@ void Pooler::sweep() {
     for (auto& l : listeners_) l->tick(now);
     if (!draining_) {
         for (auto& p : probes_)
-            if (!has_working_server(p->database())) p->tick(now);
+            if (!has_working_server(p->database())) p->tick(now, probe_login(p->database()));
     }
     uint64_t wait_limit = ms_to_ns(cfg.query_wait_timeout);
     uint64_t idle_limit = ms_to_ns(cfg.server_idle_timeout);

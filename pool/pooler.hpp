@@ -193,6 +193,9 @@ private:
     void update_probes();
     // True when a pool of `database` holds a server that finished connecting.
     bool has_working_server(const std::string& database) const;
+    // Who the probe of `database` logs in as: the conninfo's user, else the role of that
+    // database's pool with the most logins, with its userlist password; {} before any client came.
+    DatabaseProbe::Params probe_login(const std::string& database) const;
     // The conninfo's password, or else `user`'s plaintext one from the userlist.
     void add_userlist_password(std::vector<std::pair<std::string, std::string>>& params, const std::string& user) const;
 

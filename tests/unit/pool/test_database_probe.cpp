@@ -34,15 +34,19 @@ struct Listener {
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
         port = ntohs(addr.sin_port);
     }
-    ~Listener() { ::close(fd); }
+    ~Listener() {
+        if (fd >= 0) ::close(fd);
+    }
 };
 
-// Accepts one connection, reads the startup packet, answers ErrorResponse(sqlstate), closes.
-void answer_with_error(int listen_fd, std::string sqlstate) {
+// Accepts one connection, reads the startup packet (into *startup), answers
+// ErrorResponse(sqlstate), closes.
+void answer_with_error(int listen_fd, std::string sqlstate, std::string* startup = nullptr) {
     int c = ::accept(listen_fd, nullptr, nullptr);
     if (c < 0) return;
     char buf[1024];
-    (void)::recv(c, buf, sizeof buf, 0);
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (startup != nullptr && n > 0) startup->assign(buf, static_cast<size_t>(n));
     std::string fields = std::string("SFATAL") + '\0' + "VFATAL" + '\0' + "C" + sqlstate + '\0' + "Mrefused" + '\0' + '\0';
     uint32_t len = htonl(static_cast<uint32_t>(4 + fields.size()));
     std::string message = "E" + std::string(reinterpret_cast<const char*>(&len), 4) + fields;
@@ -81,7 +85,7 @@ BOOST_AUTO_TEST_CASE(nobody_listening_is_no_response_with_the_database_named) {
 
 BOOST_AUTO_TEST_CASE(a_refused_login_still_means_the_server_is_up) {
     Listener l;
-    std::thread server(answer_with_error, l.fd, "28P01");
+    std::thread server([&] { answer_with_error(l.fd, "28P01"); });
     DatabaseProbe probe(uv_default_loop(), "app", params_for(l.port));
     BOOST_TEST((ping(probe) == DatabaseProbe::Result::ok));
     server.join();
@@ -91,7 +95,7 @@ BOOST_AUTO_TEST_CASE(a_refused_login_still_means_the_server_is_up) {
 
 BOOST_AUTO_TEST_CASE(a_server_starting_up_rejects) {
     Listener l;
-    std::thread server(answer_with_error, l.fd, "57P03");
+    std::thread server([&] { answer_with_error(l.fd, "57P03"); });
     DatabaseProbe probe(uv_default_loop(), "app", params_for(l.port));
     BOOST_TEST((ping(probe) == DatabaseProbe::Result::rejected));
     server.join();
@@ -106,4 +110,31 @@ BOOST_AUTO_TEST_CASE(a_probe_gone_before_its_answer_drops_it) {
     }
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);  // the answer arrives for nobody, and is freed
     BOOST_TEST(uv_loop_alive(uv_default_loop()) == 0);
+}
+
+// The pooler's login replaces the conninfo's user for a ping; an answered probe pings again only
+// after 10 s, an unanswered one after 2 s.
+BOOST_AUTO_TEST_CASE(login_override_and_the_pace_of_pings) {
+    Listener l;
+    std::string startup;
+    std::thread server([&] { answer_with_error(l.fd, "28P01", &startup); });
+    DatabaseProbe probe(uv_default_loop(), "app", params_for(l.port));
+    probe.tick(1'000'000'000, {{"user", "app_role"}});
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    server.join();
+    BOOST_TEST((probe.result() == DatabaseProbe::Result::ok));
+    BOOST_TEST(startup.find(std::string("user") + '\0' + "app_role" + '\0') != std::string::npos);
+    BOOST_TEST(startup.find(std::string("user") + '\0' + "probe" + '\0') == std::string::npos);
+
+    probe.tick(1'000'000'000 + 9'000'000'000ull);  // answered 9 s ago: not yet
+    BOOST_TEST(uv_loop_alive(uv_default_loop()) == 0);
+    ::close(l.fd);  // the next ping finds nobody
+    l.fd = -1;
+    probe.tick(1'000'000'000 + 10'000'000'000ull);
+    BOOST_TEST(uv_loop_alive(uv_default_loop()) != 0);
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    BOOST_TEST((probe.result() == DatabaseProbe::Result::no_response));
+    probe.tick(1'000'000'000 + 12'000'000'000ull);  // unanswered: again after 2 s
+    BOOST_TEST(uv_loop_alive(uv_default_loop()) != 0);
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 }
