@@ -52,9 +52,10 @@ void DatabaseProbe::tick(uint64_t now_ns, const Params& login) {
     ping->req.data = ping;
     ping->owner = this;
     ping->params = params_;
-    for (const auto& [key, value] : login) {
-        std::erase_if(ping->params, [&](const auto& kv) { return kv.first == key; });
-        ping->params.emplace_back(key, value);
+    // Not a structured binding: clang before 16 cannot capture one in the lambda (the fuzzers build with clang).
+    for (const auto& replacement : login) {
+        std::erase_if(ping->params, [&](const auto& kv) { return kv.first == replacement.first; });
+        ping->params.push_back(replacement);
     }
     in_flight_ = ping;
     uv_queue_work(
