@@ -12,15 +12,38 @@
 
 #include "core/notify.hpp"
 
+namespace {
+
+// The datagram socket systemd would own, bound in a temp dir; $NOTIFY_SOCKET unset and
+// everything removed on the way out, also when an assertion fails.
+struct NotifyReader {
+    char dir[sizeof "/tmp/portico-notify-XXXXXX"] = "/tmp/portico-notify-XXXXXX";
+    std::string path;
+    int fd = -1;
+
+    NotifyReader() {
+        BOOST_REQUIRE(mkdtemp(dir) != nullptr);
+        path = std::string(dir) + "/notify.sock";
+        fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strcpy(addr.sun_path, path.c_str());
+        BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    ~NotifyReader() {
+        unsetenv("NOTIFY_SOCKET");
+        close(fd);
+        unlink(path.c_str());
+        rmdir(dir);
+    }
+};
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(sends_state_to_notify_socket) {
-    char dir[] = "/tmp/portico-notify-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(dir) != nullptr);
-    std::string path = std::string(dir) + "/notify.sock";
-    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, path.c_str());
-    BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    NotifyReader reader;
+    const std::string& path = reader.path;
+    int fd = reader.fd;
 
     unsetenv("NOTIFY_SOCKET");
     BOOST_TEST(!portico::core::sd_notify_send("READY=1"));
@@ -29,23 +52,14 @@ BOOST_AUTO_TEST_CASE(sends_state_to_notify_socket) {
     char buf[256];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     BOOST_TEST(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) == "READY=1\nSTATUS=up");
-    unsetenv("NOTIFY_SOCKET");
-    close(fd);
-    unlink(path.c_str());
-    rmdir(dir);
 }
 
 // A reader that never reads: once its queue is full, a send gives up after kNotifySendTimeout
 // instead of blocking the caller (the main loop) until the reader drains it.
 BOOST_AUTO_TEST_CASE(a_full_reader_queue_drops_the_message_instead_of_blocking) {
-    char dir[] = "/tmp/portico-notify-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(dir) != nullptr);
-    std::string path = std::string(dir) + "/notify.sock";
-    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, path.c_str());
-    BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    NotifyReader reader;
+    const std::string& path = reader.path;
+    int fd = reader.fd;
     setenv("NOTIFY_SOCKET", path.c_str(), 1);
 
     int sent = 0;
@@ -65,8 +79,4 @@ BOOST_AUTO_TEST_CASE(a_full_reader_queue_drops_the_message_instead_of_blocking) 
     while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) ++received;
     BOOST_TEST(received == sent);
     BOOST_TEST(portico::core::sd_notify_send("READY=1"));
-    unsetenv("NOTIFY_SOCKET");
-    close(fd);
-    unlink(path.c_str());
-    rmdir(dir);
 }
