@@ -202,7 +202,7 @@ mkdir -p "$RESULTS_DIR"
 result_file=$RESULTS_DIR/soak-$(date +%Y%m%d-%H%M%S).txt
 set +e
 "$BENCH_PY" - "$tmp" "$WARMUP_SECONDS" "$SOAK_SECONDS" "$RELOAD_EVERY" "$purges" "$purge_failures" "$reloads" \
-    "$reloads_ok" "$reload_failures" "$portico_alive" "$(tail -n +$((log_lines_before + 1)) "$tmp/portico.log" | grep -c -E ' (warn|error) ' || true)" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    "$reloads_ok" "$reload_failures" "$portico_alive" "$(tail -n +$((log_lines_before + 1)) "$tmp/portico.log" | grep -E ' (warn|error) ' | grep -vc ' warn \[slow\] ' || true)" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')" \
     >"$result_file" <<'EOF'
 import json, re, sys
 (tmp, warmup, duration, reload_every, purges, purge_failures, reloads, reloads_ok, reload_failures, alive,
@@ -239,12 +239,14 @@ errors = {
     "pgbench failed transactions": failed, "purge failures": int(purge_failures),
     "reload failures": int(reload_failures), "portico 5xx": int(req.get("5xx", -1)),
     "portico died": 0 if alive == "1" else 1,
-    "portico log warn/error lines": int(log_problems),
+    "portico log warn/error lines": int(log_problems),  # but [slow]: the app's own pace
 }
 def growth(col, name, unit, fmt):
     first = median([r[col] for r in after[:60]]); last = median([r[col] for r in after[-60:]])
+    second_half = after[len(after) // 2:]
     print(f"{name:<22} first minute {first}, last minute {last}, max {max(r[col] for r in after)}, "
-          f"slope {format(slope([(r[0], r[col]) for r in after]), fmt)} {unit}/min")
+          f"slope {format(slope([(r[0], r[col]) for r in after]), fmt)} {unit}/min "
+          f"(second half {format(slope([(r[0], r[col]) for r in second_half]), fmt)})")
 print(f"# benchmarks/soak.sh, commit {commit}: {duration} s of mixed load, warm-up {warmup} s, "
       f"a reload every {reload_every} s")
 print(f"http requests          {w.get('requests', '?')} ({int(w.get('requests', 0)) / max(duration, 1):.0f}/s; p50 "
