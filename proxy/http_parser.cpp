@@ -3,6 +3,8 @@
 // invalid header tokens; proxy/request_checks.cpp adds what the proxy needs on top.
 #include "proxy/http_parser.hpp"
 
+#include <algorithm>
+
 namespace portico::proxy {
 
 namespace {
@@ -38,17 +40,27 @@ void HttpParser::reset() {
     parser_.data = this;
     head_.clear();
     in_field_ = in_value_ = in_message_ = false;
+    in_head_ = sep_active_ = sep_last_lf_ = false;
 }
 
 HttpParser::Outcome HttpParser::execute(std::string_view data, size_t& consumed) {
     chunk_begin_ = data.data();
+    chunk_offset_ = fed_;
     llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
     if (err == HPE_OK) {
         consumed = data.size();
+        // The head goes on in the next read: scan this one's tail now, its bytes will be gone.
+        if (in_head_ && sep_active_) {
+            uint64_t from = std::max(sep_from_, chunk_offset_);
+            scan_separator(data.data() + (from - chunk_offset_), data.data() + data.size());
+            sep_from_ = chunk_offset_ + data.size();
+        }
+        fed_ += consumed;
         return Outcome::ok;
     }
     const char* pos = llhttp_get_error_pos(&parser_);
     consumed = pos != nullptr && pos >= data.data() ? static_cast<size_t>(pos - data.data()) : 0;
+    fed_ += consumed;  // a paused parser is fed the rest again, from here
     if (err == HPE_PAUSED) return Outcome::paused;
     return Outcome::error;
 }
@@ -65,21 +77,52 @@ int HttpParser::on_message_begin(llhttp_t* p) {
     s->head_.clear();
     s->in_field_ = s->in_value_ = false;
     s->in_message_ = true;
+    s->in_head_ = true;
+    s->sep_active_ = s->sep_last_lf_ = false;
     return 0;
 }
 
+void HttpParser::scan_separator(const char* from, const char* to) {
+    for (const char* c = from; c < to; ++c) {
+        if (sep_last_lf_ && (*c == ' ' || *c == '\t')) head_.obs_fold = true;
+        sep_last_lf_ = *c == '\n';
+    }
+}
+
+// Every span of the head (target, reason, field names and values) comes through here: the bytes
+// since the previous span are separators, scanned for a fold. llhttp itself hands a folded value
+// over as pieces and an empty value's fold ("Name:\r\n value") as one piece, so the spans alone
+// cannot tell. A fold line arriving in a read of its own, or folding an empty value, was once
+// accepted (found by the smuggling differential, which splits requests at line ends).
+void HttpParser::head_span(const char* at, size_t len) {
+    const uint64_t start = chunk_offset_ + static_cast<uint64_t>(at - chunk_begin_);
+    if (sep_active_ && sep_from_ < start) {
+        uint64_t from = std::max(sep_from_, chunk_offset_);
+        scan_separator(chunk_begin_ + (from - chunk_offset_), at);
+    }
+    if (len > 0) {
+        if (sep_last_lf_ && (at[0] == ' ' || at[0] == '\t')) head_.obs_fold = true;
+        sep_last_lf_ = false;
+    }
+    sep_active_ = true;
+    sep_from_ = start + len;
+}
+
 int HttpParser::on_url(llhttp_t* p, const char* at, size_t len) {
+    self(p)->head_span(at, len);
     self(p)->head_.append_target({at, len});
     return 0;
 }
 
 int HttpParser::on_status(llhttp_t* p, const char* at, size_t len) {
+    self(p)->head_span(at, len);
     self(p)->head_.append_reason({at, len});
     return 0;
 }
 
 int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
     HttpParser* s = self(p);
+    s->head_span(at, len);
     s->head_.append_header_name({at, len}, s->in_field_);
     s->in_field_ = true;
     return 0;
@@ -87,9 +130,7 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
 
 int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     HttpParser* s = self(p);
-    // A value continued anywhere but at the start of a new read is llhttp passing an obs-fold
-    // line (RFC 9112 §5.2) as a second piece: requests carrying one are refused.
-    if (s->in_value_ && at != s->chunk_begin_) s->head_.obs_fold = true;
+    s->head_span(at, len);  // a fold (RFC 9112 §5.2) is refused by request_checks
     s->head_.append_header_value({at, len}, s->in_value_);
     s->in_value_ = true;
     return 0;
@@ -111,6 +152,7 @@ int HttpParser::on_header_value_complete(llhttp_t* p) {
 
 int HttpParser::on_headers_complete(llhttp_t* p) {
     HttpParser* s = self(p);
+    s->in_head_ = false;
     MessageHead& h = s->head_;
     h.method = p->method;
     h.status = p->status_code;

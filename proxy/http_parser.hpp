@@ -70,6 +70,17 @@ private:
     bool in_value_ = false;  // the next value piece continues the current header value
     bool in_message_ = false;
     const char* chunk_begin_ = nullptr;  // start of the bytes given to the current execute()
+
+    // obs-fold detection (RFC 9112 §5.2): the head's bytes between the spans llhttp reports (line
+    // ends, colons, whitespace) are scanned for a line starting with SP or HTAB, across reads.
+    void head_span(const char* at, size_t len);
+    void scan_separator(const char* from, const char* to);
+    uint64_t chunk_offset_ = 0;  // stream offset of chunk_begin_
+    uint64_t fed_ = 0;         // bytes consumed by execute() so far
+    bool in_head_ = false;     // between a message's first byte and its headers' end
+    bool sep_active_ = false;  // a span of this head was seen: scanning from sep_from_
+    uint64_t sep_from_ = 0;    // stream offset where the unscanned separator bytes start
+    bool sep_last_lf_ = false; // the last head byte scanned was LF
 };
 
 }  // namespace portico::proxy

@@ -88,6 +88,13 @@ Rejection check_request_head(const MessageHead& head, uint64_t max_body_bytes) {
 
     std::string_view target = head.target();
     if (target.empty()) return {400, "empty request target"};
+    // RFC 9112 §3.2: no whitespace or control in a request target. llhttp lets a tab (and bytes
+    // such as DEL) through; forwarded, a backend that splits its request line on any whitespace
+    // would read another target and version than portico did.
+    for (char c : target) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) return {400, "invalid character in the request target"};
+    }
     if (target == "*") {
         if (head.method != HTTP_OPTIONS) return {400, "asterisk-form target is only for OPTIONS"};
     } else if (target.front() != '/') {

@@ -44,7 +44,8 @@ struct Parsed {
     Recorder recorder;
 };
 
-Parsed parse_request(const std::string& raw, bool byte_by_byte = false) {
+// The request fed to the parser in `pieces`, one execute() each, as reads would deliver it.
+Parsed parse_pieces(const std::vector<std::string_view>& pieces) {
     Parsed p{HttpParser::Outcome::ok, 0, {}};
     struct CheckingRecorder : Recorder {
         int status = 0;
@@ -57,12 +58,8 @@ Parsed parse_request(const std::string& raw, bool byte_by_byte = false) {
     } rec;
     HttpParser parser(HTTP_REQUEST, &rec);
     size_t consumed = 0;
-    if (byte_by_byte) {
-        for (size_t i = 0; i < raw.size() && p.outcome == HttpParser::Outcome::ok; ++i) {
-            p.outcome = parser.execute(std::string_view(raw).substr(i, 1), consumed);
-        }
-    } else {
-        p.outcome = parser.execute(raw, consumed);
+    for (size_t i = 0; i < pieces.size() && p.outcome == HttpParser::Outcome::ok; ++i) {
+        p.outcome = parser.execute(pieces[i], consumed);
     }
     p.status = rec.status;
     if (p.outcome == HttpParser::Outcome::error && p.status == 0) {
@@ -70,6 +67,79 @@ Parsed parse_request(const std::string& raw, bool byte_by_byte = false) {
     }
     p.recorder = rec;
     return p;
+}
+
+enum class Split { none, every_byte, line_ends };
+
+Parsed parse_request(const std::string& raw, Split split = Split::none) {
+    std::string_view all(raw);
+    std::vector<std::string_view> pieces;
+    switch (split) {
+        case Split::none:
+            pieces.push_back(all);
+            break;
+        case Split::every_byte:
+            for (size_t i = 0; i < all.size(); ++i) pieces.push_back(all.substr(i, 1));
+            break;
+        case Split::line_ends:
+            for (size_t at = 0; at < all.size();) {
+                size_t lf = all.find('\n', at);
+                size_t end = lf == std::string_view::npos ? all.size() : lf + 1;
+                pieces.push_back(all.substr(at, end - at));
+                at = end;
+            }
+            break;
+    }
+    return parse_pieces(pieces);
+}
+
+Parsed parse_request(const std::string& raw, bool byte_by_byte) {
+    return parse_request(raw, byte_by_byte ? Split::every_byte : Split::none);
+}
+
+struct Case {
+    const char* name;
+    std::string raw;
+    int status;
+};
+
+// Each must be refused before anything is forwarded.
+const std::vector<Case>& smuggling_cases() {
+    static const std::vector<Case> cases = {
+        {"CL.TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 400},
+        {"TE.CL", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400},
+        {"duplicate CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
+        {"same CL twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
+        {"signed CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello", 400},
+        {"negative CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+        {"CL list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
+        {"TE obfuscated space", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+        {"TE xchunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+        {"TE chunked not last", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
+        {"TE gzip, chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+        {"TE twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400},
+        {"overlong chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nx\r\n", 400},
+        {"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n two\r\n\r\n", 400},
+        {"obs-fold tab", "GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n\ttwo\r\n\r\n", 400},
+        {"obs-fold of an empty value", "GET / HTTP/1.1\r\nHost: h\r\nX-A:\r\n two\r\n\r\n", 400},
+        {"obs-fold carrying chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
+        {"obs-fold carrying a length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n 5\r\n\r\nhello", 400},
+        {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : one\r\n\r\n", 400},
+        {"bare CR in value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
+        {"NUL in value", std::string("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 36), 400},
+        {"invalid header name", "GET / HTTP/1.1\r\nHost: h\r\nX(A): b\r\n\r\n", 400},
+        {"missing host", "GET / HTTP/1.1\r\n\r\n", 400},
+        {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"HTTP/0.9", "GET /\r\n\r\n", 400},
+        {"HTTP/2.0 line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+        {"asterisk GET", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"tab in the target", "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"DEL in the target", "GET /a\x7f" "b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501},
+        {"CL too big", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n", 413},
+    };
+    return cases;
 }
 
 }  // namespace
@@ -137,45 +207,34 @@ BOOST_AUTO_TEST_CASE(response_until_close_and_head_skip) {
     BOOST_TEST(eof.body == "abc");
 }
 
-// Each vector must be refused before anything is forwarded.
 BOOST_AUTO_TEST_CASE(smuggling_vectors_are_refused) {
-    struct Case {
-        const char* name;
-        std::string raw;
-        int status;
-    };
-    const std::vector<Case> cases = {
-        {"CL.TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 400},
-        {"TE.CL", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400},
-        {"duplicate CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
-        {"same CL twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
-        {"signed CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello", 400},
-        {"negative CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
-        {"CL list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
-        {"TE obfuscated space", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
-        {"TE xchunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
-        {"TE chunked not last", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
-        {"TE gzip, chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-        {"TE twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-        {"bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400},
-        {"overlong chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nx\r\n", 400},
-        {"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n two\r\n\r\n", 400},
-        {"obs-fold tab", "GET / HTTP/1.1\r\nHost: h\r\nX-A: one\r\n\ttwo\r\n\r\n", 400},
-        {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : one\r\n\r\n", 400},
-        {"bare CR in value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
-        {"NUL in value", std::string("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 36), 400},
-        {"invalid header name", "GET / HTTP/1.1\r\nHost: h\r\nX(A): b\r\n\r\n", 400},
-        {"missing host", "GET / HTTP/1.1\r\n\r\n", 400},
-        {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-        {"HTTP/0.9", "GET /\r\n\r\n", 400},
-        {"HTTP/2.0 line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
-        {"asterisk GET", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-        {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501},
-        {"CL too big", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n", 413},
-    };
-    for (const auto& c : cases) {
+    for (const auto& c : smuggling_cases()) {
         Parsed p = parse_request(c.raw);
         BOOST_TEST_CONTEXT(c.name) { BOOST_TEST(p.status == c.status); }
+    }
+}
+
+// The verdict cannot depend on how the bytes fall into reads. A fold line arriving in a read of
+// its own was accepted (llhttp hands the folded part over as a second piece of the value, and that
+// piece then started its read) until the smuggling differential split requests at their line ends.
+BOOST_AUTO_TEST_CASE(smuggling_vectors_are_refused_however_the_reads_fall) {
+    for (const auto& c : smuggling_cases()) {
+        for (Split split : {Split::every_byte, Split::line_ends}) {
+            Parsed p = parse_request(c.raw, split);
+            BOOST_TEST_CONTEXT(c.name << (split == Split::every_byte ? ", every byte" : ", at line ends")) {
+                BOOST_TEST(p.status == c.status);
+            }
+        }
+    }
+    // And a value merely split across reads is not a fold.
+    const std::string plain = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: abcdefghij\r\nX-Empty:\r\nX-B: b\r\n\r\n";
+    for (Split split : {Split::none, Split::every_byte, Split::line_ends}) {
+        Parsed p = parse_request(plain, split);
+        BOOST_TEST(p.status == 0);
+        BOOST_TEST(p.recorder.messages == 1);
+        BOOST_TEST_REQUIRE(p.recorder.headers.size() == 1u);
+        BOOST_TEST(p.recorder.headers[0].at(1).second == "abcdefghij");
+        BOOST_TEST(p.recorder.headers[0].at(2).second == "");
     }
 }
 
