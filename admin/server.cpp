@@ -346,35 +346,19 @@ std::string Server::start(const conf::Address& address, const std::string& token
     if (sockets.empty()) return error;
     int fd = sockets.front().fd;
     unix_socket_ = sockets.front().unix_socket;
-    int r = 0;
-    if (unix_socket_) {
-        auto* pipe = new uv_pipe_t;
-        uv_pipe_init(loop_, pipe, 0);
-        listener_ = reinterpret_cast<uv_stream_t*>(pipe);
-        r = uv_pipe_open(pipe, fd);
-        unix_path_ = address.path;
-    } else {
-        auto* tcp = new uv_tcp_t;
-        uv_tcp_init(loop_, tcp);
-        listener_ = reinterpret_cast<uv_stream_t*>(tcp);
-        r = uv_tcp_open(tcp, fd);
-    }
-    listener_->data = this;
-    if (r == 0) r = uv_listen(listener_, /*backlog=*/128, &Server::on_connection);
-    if (r != 0) {
-        // A descriptor uv_*_open refused is still ours; one it took goes with the handle.
-        uv_os_fd_t owned = -1;
-        if (uv_fileno(reinterpret_cast<uv_handle_t*>(listener_), &owned) != 0) ::close(fd);
-        close();
-        return fmt::format("cannot listen on {}: {}", address.text, uv_strerror(r));
-    }
+    if (unix_socket_) unix_path_ = address.path;
     if (!unix_socket_) {
         sockaddr_storage addr{};
-        int len = sizeof addr;
-        if (uv_tcp_getsockname(reinterpret_cast<uv_tcp_t*>(listener_), reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        socklen_t len = sizeof addr;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
             port_ = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
                                                : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
         }
+    }
+    if (std::string failed = acceptor_.open(loop_, fd, unix_socket_, /*backlog=*/128, &Server::on_connection, this);
+        !failed.empty()) {
+        close();
+        return fmt::format("cannot listen on {}: {}", address.text, failed);
     }
     std::string where = address.text;
     if (!unix_socket_ && address.port == 0) {  // say which port the kernel chose
@@ -401,7 +385,9 @@ std::string Server::set_token_file(const std::string& token_file) {
 void Server::on_connection(uv_stream_t* listener, int status) {
     auto* self = static_cast<Server*>(listener->data);
     if (status < 0) {
-        core::log(core::LogLevel::warn, "admin", "accept failed: {}", uv_strerror(status));
+        // EMFILE/ENFILE: stop accepting for a moment (libuv would retry accept() in a tight loop).
+        if (!self->acceptor_.out_of_descriptors(status))
+            core::log(core::LogLevel::warn, "admin", "accept failed: {}", uv_strerror(status));
         return;
     }
     if (self->closed_) return;
@@ -409,22 +395,11 @@ void Server::on_connection(uv_stream_t* listener, int status) {
     connection->accept(listener);  // registers itself, or closes and frees itself
 }
 
-void Server::on_listener_closed(uv_handle_t* handle) {
-    if (handle->type == UV_NAMED_PIPE) {
-        delete reinterpret_cast<uv_pipe_t*>(handle);
-    } else {
-        delete reinterpret_cast<uv_tcp_t*>(handle);
-    }
-}
-
 void Server::close() {
     if (closed_) return;
     closed_ = true;
-    if (listener_ != nullptr) {
-        uv_close(reinterpret_cast<uv_handle_t*>(listener_), &Server::on_listener_closed);
-        listener_ = nullptr;
-        if (unix_socket_ && !unix_path_.empty()) ::unlink(unix_path_.c_str());
-    }
+    acceptor_.close();
+    if (unix_socket_ && !unix_path_.empty()) ::unlink(unix_path_.c_str());
     // Each close() removes the connection from the set.
     while (!connections_.empty()) (*connections_.begin())->close();
 }

@@ -9,6 +9,7 @@
 
 #include "admin/routes.hpp"
 #include "conf/schema.hpp"
+#include "core/acceptor.hpp"
 
 namespace portico::admin {
 
@@ -48,12 +49,11 @@ public:
 private:
     friend class AdminConnection;
     static void on_connection(uv_stream_t* listener, int status);
-    static void on_listener_closed(uv_handle_t* handle);
     void forget(AdminConnection* connection) { connections_.erase(connection); }
 
     uv_loop_t* loop_;
     Router router_;
-    uv_stream_t* listener_ = nullptr;  // heap: freed in its close callback
+    core::Acceptor acceptor_{"admin"};  // the listening socket; pauses when descriptors run out
     bool unix_socket_ = false;
     std::string unix_path_;
     int port_ = 0;

@@ -295,6 +295,7 @@ admin::PartAnswer Process::cache_stats() {
     j["purged"] = stats.purged;
     j["store_failures"] = stats.put_failures;
     j["map_full"] = stats.map_full;
+    j["write_errors"] = stats.write_errors;  // failed commits other than a full map (a full disk…)
     j["in_flight"] = cache_->coalescer.in_flight();
     return admin::PartAnswer::ok(std::move(j));
 }

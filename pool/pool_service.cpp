@@ -67,13 +67,26 @@ std::string PoolService::bind_unix() {
         }
         ::unlink(socket_path_.c_str());
     }
-    uv_pipe_init(&loop_, &unix_listener_, 0);
-    unix_listener_.data = this;
-    int rc = uv_pipe_bind(&unix_listener_, socket_path_.c_str());
-    if (rc == 0 && ::chmod(socket_path_.c_str(), 0660) != 0) rc = -errno;
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&unix_listener_), kListenBacklog, &PoolService::on_connection);
-    unix_listening_ = true;  // initialised: must be closed
-    if (rc != 0) return fmt::format("cannot listen on {}: {}", socket_path_, uv_strerror(rc));
+    // A socket of our own rather than uv_pipe_bind: libuv unlinks the path of a pipe it bound when
+    // the handle closes, and the acceptor closes and reopens its handle when descriptors run out.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fmt::format("cannot listen on {}: {}", socket_path_, std::strerror(errno));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        std::string error = fmt::format("cannot listen on {}: {}", socket_path_, std::strerror(errno));
+        ::close(fd);
+        return error;
+    }
+    unix_listening_ = true;
+    if (::chmod(socket_path_.c_str(), 0660) != 0) {
+        std::string error = fmt::format("cannot listen on {}: {}", socket_path_, std::strerror(errno));
+        ::close(fd);
+        return error;
+    }
+    std::string error = unix_acceptor_.open(&loop_, fd, /*unix_socket=*/true, kListenBacklog, &PoolService::on_connection, this);
+    if (!error.empty()) return fmt::format("cannot listen on {}: {}", socket_path_, error);
     return {};
 }
 
@@ -83,15 +96,21 @@ std::string PoolService::bind_tcp() {
     int rc = uv_ip4_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in*>(&addr));
     if (rc != 0) rc = uv_ip6_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in6*>(&addr));
     if (rc != 0) return fmt::format("pool.listen_tcp {}: not an IP address", a.text);
-    uv_tcp_init(&loop_, &tcp_listener_);
-    tcp_listener_.data = this;
-    tcp_listening_ = true;
-    rc = uv_tcp_bind(&tcp_listener_, reinterpret_cast<sockaddr*>(&addr), 0);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_listener_), kListenBacklog, &PoolService::on_connection);
-    if (rc != 0) return fmt::format("cannot listen on {} (pool.listen_tcp): {}", a.text, uv_strerror(rc));
+    int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fmt::format("cannot listen on {} (pool.listen_tcp): {}", a.text, std::strerror(errno));
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as uv_tcp_bind does
+    socklen_t addr_len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+        std::string error = fmt::format("cannot listen on {} (pool.listen_tcp): {}", a.text, std::strerror(errno));
+        ::close(fd);
+        return error;
+    }
     sockaddr_storage bound{};
-    int len = sizeof bound;
-    uv_tcp_getsockname(&tcp_listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+    socklen_t len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    std::string error = tcp_acceptor_.open(&loop_, fd, /*unix_socket=*/false, kListenBacklog, &PoolService::on_connection, this);
+    if (!error.empty()) return fmt::format("cannot listen on {} (pool.listen_tcp): {}", a.text, error);
     char host[64] = {};
     if (bound.ss_family == AF_INET) uv_ip4_name(reinterpret_cast<sockaddr_in*>(&bound), host, sizeof host);
     else uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&bound), host, sizeof host);
@@ -143,24 +162,24 @@ void PoolService::join() {
 }
 
 void PoolService::stop_listening() {
+    unix_acceptor_.close();
     if (unix_listening_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&unix_listener_), nullptr);
         unix_listening_ = false;
         ::unlink(socket_path_.c_str());
     }
-    if (tcp_listening_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_listener_), nullptr);
-        tcp_listening_ = false;
-    }
+    tcp_acceptor_.close();
 }
 
 void PoolService::on_connection(uv_stream_t* server, int status) {
     auto* self = static_cast<PoolService*>(server->data);
+    const bool unix_socket = server->type == UV_NAMED_PIPE;
     if (status < 0) {
-        core::log(core::LogLevel::warn, "pool", "accept: {}", uv_strerror(status));
+        // EMFILE/ENFILE: stop accepting for a moment (libuv would retry accept() in a tight loop).
+        core::Acceptor& acceptor = unix_socket ? self->unix_acceptor_ : self->tcp_acceptor_;
+        if (!acceptor.out_of_descriptors(status)) core::log(core::LogLevel::warn, "pool", "accept: {}", uv_strerror(status));
         return;
     }
-    self->accept_one(server, server == reinterpret_cast<uv_stream_t*>(&self->unix_listener_));
+    self->accept_one(server, unix_socket);
 }
 
 void PoolService::accept_one(uv_stream_t* server, bool unix_socket) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <uv.h>
 
+#include "core/acceptor.hpp"
 #include "conf/schema.hpp"
 
 namespace portico::pool {
@@ -70,10 +71,10 @@ private:
 
     std::shared_ptr<const conf::Config> config_;
     uv_loop_t loop_{};
-    uv_pipe_t unix_listener_{};
-    uv_tcp_t tcp_listener_{};
-    bool unix_listening_ = false;
-    bool tcp_listening_ = false;
+    // The listening sockets; they pause when descriptors run out (core/acceptor.hpp).
+    core::Acceptor unix_acceptor_{"pool"};
+    core::Acceptor tcp_acceptor_{"pool"};
+    bool unix_listening_ = false;  // the socket file exists: stop_listening() removes it
     uv_async_t async_{};
     uv_timer_t drain_timer_{};
     std::string socket_path_;

@@ -417,6 +417,10 @@ void ClientConnection::upstream_failed(UpstreamError error, bool reused_connecti
             respond_local(503, describe(error), close, fmt::format("Retry-After: {}\r\n", seconds));
             return;
         }
+        case UpstreamError::out_of_descriptors:
+            // Overloaded, not a broken upstream: come back in a moment (RFC 9110 §15.6.4).
+            respond_local(503, describe(error), close, "Retry-After: 1\r\n");
+            return;
         case UpstreamError::connect_timeout:
         case UpstreamError::read_timeout:
             respond_local(504, describe(error), close);

@@ -16,6 +16,7 @@ std::string_view describe(UpstreamError error) {
         case UpstreamError::closed_mid_body: return "upstream closed the connection mid-response";
         case UpstreamError::bad_response: return "upstream sent an invalid response";
         case UpstreamError::write_failed: return "could not send the request to the upstream";
+        case UpstreamError::out_of_descriptors: return "no file descriptor left to reach the upstream";
     }
     return "upstream error";
 }
@@ -49,6 +50,7 @@ void UpstreamConnection::connect(const sockaddr* address, uint64_t timeout_ms) {
         // Report from the loop, never from inside acquire(): the caller is mid-setup.
         deadline_.set(1);
         connect_failed_now_ = true;
+        out_of_descriptors_ = rc == UV_EMFILE || rc == UV_ENFILE;
     }
 }
 
@@ -57,7 +59,8 @@ void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
     if (status == UV_ECANCELED || self->state_ == State::closing) return;
     self->deadline_.clear();
     if (status < 0) {
-        self->pool_.failed(self, UpstreamError::connect_failed);
+        self->pool_.failed(self, status == UV_EMFILE || status == UV_ENFILE ? UpstreamError::out_of_descriptors
+                                                                            : UpstreamError::connect_failed);
         return;
     }
     self->reading_ = true;
@@ -225,8 +228,9 @@ void UpstreamConnection::abandon() {
 void UpstreamConnection::on_deadline(void* owner) {
     auto* self = static_cast<UpstreamConnection*>(owner);
     if (self->state_ == State::connecting) {
-        self->pool_.failed(self, self->connect_failed_now_ ? UpstreamError::connect_failed
-                                                           : UpstreamError::connect_timeout);
+        self->pool_.failed(self, !self->connect_failed_now_  ? UpstreamError::connect_timeout
+                                 : self->out_of_descriptors_ ? UpstreamError::out_of_descriptors
+                                                             : UpstreamError::connect_failed);
         return;
     }
     if (self->state_ == State::busy) {

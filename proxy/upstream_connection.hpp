@@ -27,6 +27,7 @@ enum class UpstreamError {
     closed_mid_body,     // the response was cut short → the client connection is cut too
     bad_response,        // unparseable response → 502
     write_failed,        // the request could not be written → 502
+    out_of_descriptors,  // no file descriptor left for the connection (EMFILE/ENFILE) → 503 + Retry-After
 };
 
 std::string_view describe(UpstreamError error);
@@ -125,6 +126,7 @@ private:
     bool parsing_ = false;        // inside parser_.execute(): callbacks are running
     bool reset_pending_ = false;  // a new exchange started from a callback; reset after execute
     bool connect_failed_now_ = false;  // uv_tcp_connect refused synchronously  // counted in UpstreamLimiter while connecting or busy
+    bool out_of_descriptors_ = false;  // … for want of a file descriptor (EMFILE/ENFILE)
 };
 
 }  // namespace portico::proxy

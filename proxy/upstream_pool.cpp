@@ -168,6 +168,7 @@ void UpstreamPool::failed(UpstreamConnection* c, UpstreamError error) {
         case UpstreamError::closed_mid_body: counters_.closed.inc(); break;
         case UpstreamError::bad_response: counters_.bad_responses.inc(); break;
         case UpstreamError::write_failed: counters_.write_failed.inc(); break;
+        case UpstreamError::out_of_descriptors: counters_.connect_failed.inc(); break;
     }
     busy_.remove(c);
     if (c->holds_slot_) {

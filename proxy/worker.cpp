@@ -49,17 +49,10 @@ std::string Worker::start() {
     access_log_json_ = config->log.format == "json";
     access_log_enabled_ = config->log.access_log != "off";
 
-    int rc;
-    if (unix_listener_) {
-        uv_pipe_init(&loop_, &listener_.pipe, 0);
-        rc = uv_pipe_open(&listener_.pipe, listen_fd_);
-    } else {
-        uv_tcp_init(&loop_, &listener_.tcp);
-        rc = uv_tcp_open(&listener_.tcp, listen_fd_);
+    if (std::string error = acceptor_.open(&loop_, listen_fd_, unix_listener_, /*backlog=*/511, &Worker::on_connection, this);
+        !error.empty()) {
+        return error;
     }
-    listener_.tcp.data = this;
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &Worker::on_connection);
-    if (rc != 0) return std::string("cannot listen: ") + uv_strerror(rc);
 
     uv_async_init(&loop_, &control_, &Worker::on_async);
     control_.data = this;
@@ -137,7 +130,13 @@ bool Worker::may_log_dry_run(uint64_t now_ns, uint64_t& suppressed) {
 
 void Worker::on_connection(uv_stream_t* server, int status) {
     auto* self = static_cast<Worker*>(server->data);
-    if (status < 0 || self->draining_) return;
+    if (status < 0) {
+        // EMFILE/ENFILE: stop accepting for a moment (libuv would retry accept() in a tight loop).
+        if (!self->acceptor_.out_of_descriptors(status))
+            core::log(core::LogLevel::warn, "proxy", "worker {}: accept failed: {}", self->index_, uv_strerror(status));
+        return;
+    }
+    if (self->draining_) return;
     const core::ConfigPtr& config = self->config();
     auto* connection = new ClientConnection(*self, self->unix_listener_);
     if (!connection->accept(server)) {
@@ -228,7 +227,7 @@ void Worker::on_flush_timer(uv_timer_t* timer) {
 
 void Worker::begin_drain() {
     draining_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    acceptor_.close();
     connections_.for_each([](ClientConnection* c) { c->drain(); });
     upstream_->close_idle();
     auto deadline = static_cast<uint64_t>(config()->limits.drain_timeout.count());

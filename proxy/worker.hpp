@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cache/coalescer.hpp"
+#include "core/acceptor.hpp"
 #include "core/config_holder.hpp"
 #include "core/metrics.hpp"
 #include "proxy/access_log.hpp"
@@ -119,10 +120,7 @@ private:
     int listen_fd_;
     bool unix_listener_;
     uv_loop_t loop_;
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } listener_;
+    core::Acceptor acceptor_{"proxy"};  // the listening socket; pauses when descriptors run out
     uv_async_t control_;   // drain requests from the main thread
     uv_async_t wake_;      // an upstream slot was freed on another worker
     Waiters waiters_;      // coalesced requests released by another request's fetch

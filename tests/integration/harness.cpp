@@ -728,6 +728,14 @@ std::string inflate_prefix(std::string_view data) {
     return out;
 }
 
+std::string derived_body(std::string_view path, size_t n) {
+    std::string out;
+    out.reserve(n + 64);
+    for (size_t i = 0; out.size() < n; ++i) out += sha256_hex(fmt::format("{}:{}", path, i));
+    out.resize(n);
+    return out;
+}
+
 std::string pattern_bytes(uint64_t offset, size_t n) {
     std::string out(n, '\0');
     unsigned v = static_cast<unsigned>(offset % 251);

@@ -240,6 +240,10 @@ std::string inflate_prefix(std::string_view data);
 
 // The deterministic body the app generates: byte i is i % 251.
 std::string pattern_bytes(uint64_t offset, size_t n);
+// A body that only `path` gives: the hex SHA-256 of "path:0", "path:1", … one after the other,
+// cut at n bytes (cache_app's body=derived, and the fault tests' raw upstream). Two entries of
+// one cache can never hold each other's bytes and still pass for right.
+std::string derived_body(std::string_view path, size_t n);
 
 // ---------------------------------------------------------------------------------------------
 // tests/apps/upstream_app.py (or another module of tests/apps with the same /count and
