@@ -17,6 +17,9 @@
 #   hdr=N:V     any other response field (repeatable)
 #   status=N    the status code (default 200)
 #   size=N      a body of N bytes, byte i = i % 251 (application/octet-stream); default: JSON
+#   body=derived  (with size=N) instead, N bytes only this path gives: the hex SHA-256 of "path:0",
+#               "path:1", … one after the other (harness.hpp's derived_body), so that an entry served
+#               for another path, or a damaged one, can never pass for right
 #   json_size=N a constant JSON document of exactly N bytes (for the benchmarks)
 #   words=N     N bytes of text/plain prose from a fixed vocabulary, the same every time (compresses
 #               like real text: zlib's levels give different sizes on it)
@@ -42,6 +45,7 @@
 #   POST /_ctl/release?gate=NAME   lets a gated stream finish (also before it started waiting)
 import asyncio
 import email.utils
+import hashlib
 import json
 import time
 import urllib.parse
@@ -60,6 +64,17 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def pattern(offset: int, n: int) -> bytes:
     start = offset % 251
     return _CYCLE[start:start + n]
+
+
+def derived(path: str, n: int) -> bytes:
+    out, i = [], 0
+    length = 0
+    while length < n:
+        piece = hashlib.sha256(f"{path}:{i}".encode()).hexdigest().encode()
+        out.append(piece)
+        length += len(piece)
+        i += 1
+    return b"".join(out)[:n]
 
 
 def pattern_pieces(n: int):
@@ -287,7 +302,8 @@ async def resource(request: Request, rest: str = ""):
             resp = StreamingResponse(body(), status_code=status, media_type=media)
         else:
             finished[path] += 1
-            resp = Response(content=b"".join(pattern_pieces(size)), status_code=status, media_type=media)
+            content = derived(path, size) if params.get("body") == "derived" else b"".join(pattern_pieces(size))
+            resp = Response(content=content, status_code=status, media_type=media)
     elif "words" in params:
         finished[path] += 1
         resp = Response(content=words_of_size(int(params["words"])), status_code=status,
