@@ -63,11 +63,11 @@ BOOST_AUTO_TEST_CASE(readers_see_whole_snapshots_in_order_while_the_main_thread_
                 last = c->workers;
                 ++n;
             };
-            while (!done.load(std::memory_order_acquire)) {
+            do {  // at least once, however soon the swaps end
                 ConfigPtr held = view.current();  // a request keeps its snapshot for its whole life
                 check(held);
                 check(view.current());
-            }
+            } while (!done.load(std::memory_order_acquire));
             if (view.current()->workers != kSwaps) stale_at_end.fetch_add(1);
             reads.fetch_add(n);
         });
