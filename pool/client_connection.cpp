@@ -16,7 +16,6 @@
 #include "pool/startup.hpp"
 #include "pool/statement_guard.hpp"
 #include "pool/userlist.hpp"
-#include "pool/wire.hpp"
 
 namespace portico::pool {
 
@@ -25,37 +24,6 @@ namespace {
 // queue is empty (server side) or below the low mark (client side).
 constexpr size_t kHighWater = 1024 * 1024;
 constexpr size_t kLowWater = 256 * 1024;
-
-// Client messages: large ones (COPY data, big Binds) stream through in parts; Postgres allows up
-// to 1 GiB for a message.
-ReaderLimits client_limits() {
-    ReaderLimits limits;
-    limits.max_message = size_t(1) << 30;
-    limits.stream_above = 256 * 1024;
-    // A Parse is kept whole: its text is what another server is given to prepare it again.
-    limits.whole_types = "P";
-    return limits;
-}
-
-// The next message queued in `rest` — whole, or the first bytes of one still streaming in (a
-// first part) — taken off its front; false when not even a header is left.
-bool next_queued(std::string_view& rest, Message& m) {
-    if (rest.size() < 5) return false;
-    size_t total = 1 + wire::load_u32(rest.data() + 1);
-    m = Message{};
-    m.type = rest[0];
-    if (rest.size() >= total) {
-        m.raw = rest.substr(0, total);
-        m.body = rest.substr(5, total - 5);
-        rest.remove_prefix(total);
-    } else {
-        m.raw = rest;
-        m.part = true;
-        m.last = false;
-        rest = {};
-    }
-    return true;
-}
 
 std::optional<std::string> peer_user_name(uv_stream_t* stream) {
     uv_os_fd_t fd;
@@ -72,7 +40,7 @@ std::optional<std::string> peer_user_name(uv_stream_t* stream) {
 }  // namespace
 
 ClientConnection::ClientConnection(Pooler& pooler, uint64_t id, bool unix_socket)
-    : pooler_(pooler), id_(id), unix_socket_(unix_socket), reader_(Phase::startup, client_limits()) {}
+    : pooler_(pooler), id_(id), unix_socket_(unix_socket), reader_(Phase::startup, client_reader_limits()) {}
 
 ClientConnection::~ClientConnection() = default;
 

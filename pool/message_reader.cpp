@@ -20,6 +20,40 @@ std::optional<TypedHeader> peek_typed_header(std::string_view bytes) {
     return TypedHeader{bytes[0], wire::load_u32(bytes.data() + 1)};
 }
 
+ReaderLimits client_reader_limits() {
+    ReaderLimits limits;
+    limits.max_message = size_t(1) << 30;
+    limits.stream_above = 256 * 1024;
+    limits.whole_types = "P";
+    return limits;
+}
+
+ReaderLimits server_reader_limits() {
+    ReaderLimits limits;
+    limits.max_message = size_t(1) << 31;
+    limits.stream_above = 256 * 1024;
+    limits.whole_types = "EC";
+    return limits;
+}
+
+bool next_queued(std::string_view& rest, Message& m) {
+    if (rest.size() < 5) return false;
+    size_t total = 1 + wire::load_u32(rest.data() + 1);
+    m = Message{};
+    m.type = rest[0];
+    if (rest.size() >= total) {
+        m.raw = rest.substr(0, total);
+        m.body = rest.substr(5, total - 5);
+        rest.remove_prefix(total);
+    } else {
+        m.raw = rest;
+        m.part = true;
+        m.last = false;
+        rest = {};
+    }
+    return true;
+}
+
 MessageReader::MessageReader(Phase phase, ReaderLimits limits) : phase_(phase), limits_(limits) {}
 
 void MessageReader::feed(std::string_view bytes) {

@@ -50,6 +50,16 @@ struct ReaderLimits {
     std::string_view whole_types;
 };
 
+// The limits the pooler's connections read with (pool/client_connection.cpp, server_connection.cpp).
+// Client messages: large ones (COPY data, big Binds) stream through in parts; Postgres allows up to
+// 1 GiB for a message; a Parse is kept whole, its text being what another server is given to prepare
+// it again.
+ReaderLimits client_reader_limits();
+// Server messages are trusted for framing, but a DataRow or CopyData may be huge: anything above
+// 256 KiB passes through in parts rather than held whole; errors and command tags are read
+// (statement_tracker.hpp), so they come whole.
+ReaderLimits server_reader_limits();
+
 class MessageReader {
 public:
     enum class Status : uint8_t { message, need_more, error };  // a part is a `message` too
@@ -100,5 +110,11 @@ private:
     size_t part_left_ = 0;  // bytes of the streamed message still to come
     char part_type_ = 0;
 };
+
+// The next message queued in `rest` (whole messages as framed by a MessageReader, maybe ending in
+// the first bytes of one still streaming in), taken off its front: whole, or that first part
+// (part, first, not last). False when not even a header is left. The pooler walks what a client
+// queued before it had a server with this (pool/client_connection.cpp).
+bool next_queued(std::string_view& rest, Message& m);
 
 }  // namespace portico::pool

@@ -21,19 +21,10 @@ constexpr int kPlainReadsPerEvent = 4;  // level-triggered: the loop calls again
 
 void free_poll(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
 
-// Server → pooler messages are trusted for framing, but a DataRow or CopyData may be huge: pass
-// anything above 256 KiB through in parts rather than holding it whole.
-ReaderLimits server_limits() {
-    ReaderLimits limits;
-    limits.max_message = size_t(1) << 31;
-    limits.stream_above = 256 * 1024;
-    limits.whole_types = "EC";  // errors and command tags are read (statement_tracker.hpp)
-    return limits;
-}
 }  // namespace
 
 ServerConnection::ServerConnection(Pooler& pooler, Pool& pool, uint64_t id)
-    : pooler_(pooler), pool_(&pool), id_(id), reader_(Phase::typed, server_limits()) {
+    : pooler_(pooler), pool_(&pool), id_(id), reader_(Phase::typed, server_reader_limits()) {
     created_ns = Pooler::now_ns();  // a host name lookup before connect() counts toward the connect timeout
 }
 
