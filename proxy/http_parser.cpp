@@ -154,6 +154,10 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
     HttpParser* s = self(p);
     s->in_head_ = false;
     MessageHead& h = s->head_;
+    // RFC 9110 §15: a status outside 100..599 is invalid (RFC 9112 §4: three digits). llhttp 8.1
+    // takes "HTTP/1.1  OK" for status 0 and any number up to 999; such a response is refused
+    // (found by fuzz_http_response: status 0 went to the client as "HTTP/1.1 0 Unknown").
+    if (p->type == HTTP_RESPONSE && (p->status_code < 100 || p->status_code > 599)) return -1;
     h.method = p->method;
     h.status = p->status_code;
     h.version_major = p->http_major;
@@ -173,8 +177,16 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
     } else {
         h.framing = BodyFraming::none;
     }
+    // RFC 9112 §6.3: a 1xx, 204 or 304 response ends at its head whatever its fields say (a 304 may
+    // carry the representation's Content-Length, RFC 9110 §8.6). llhttp 8.1 skips the body only
+    // without Content-Length and chunked; with them it would wait for body bytes that never come
+    // (or take the next response as this one's body): the head says so, and llhttp is told to skip.
+    bool bodiless = p->type == HTTP_RESPONSE && (p->status_code / 100 == 1 || p->status_code == 204 ||
+                                                 p->status_code == 304);
+    if (bodiless) h.framing = BodyFraming::none;
     int verdict = s->sink_->on_head(h);
     if (verdict == 1) h.framing = BodyFraming::none;
+    if (verdict == 0 && bodiless) verdict = 1;
     return verdict;
 }
 

@@ -20,7 +20,8 @@ public:
     public:
         virtual ~Sink() = default;
         // The head is complete: return 0 to go on, 1 when the message has no body whatever its
-        // headers say (the response to HEAD), kPause to stop here, -1 to fail.
+        // headers say (the response to HEAD; 1xx, 204 and 304 responses have none anyway, and
+        // their head says framing none), kPause to stop here, -1 to fail.
         virtual int on_head(MessageHead& head) = 0;
         // A piece of decoded body (chunk framing removed). Return 0, or -1 to fail.
         virtual int on_body(std::string_view data) = 0;
