@@ -27,6 +27,16 @@ void add_merged(std::vector<Entry>& entries, const Node& source, const Mark& whe
     }
 }
 
+// The copy in progress: the YAML nodes being copied (outermost first) and how many were copied.
+struct Copy {
+    const std::string& file;
+    const EnvLookup& env;
+    std::vector<YAML::Node> path;
+    size_t nodes = 0;
+};
+
+Node copy_node(const YAML::Node& node, const Mark& fallback, Copy& c);
+
 }  // namespace
 
 const Node* Node::find(std::string_view key) const {
@@ -47,8 +57,34 @@ std::string Node::describe() const {
 
 Node from_yaml(const YAML::Node& node, const std::string& file, const Mark& fallback,
                const EnvLookup& env) {
+    Copy c{file, env, {}, 0};
+    return copy_node(node, fallback, c);
+}
+
+namespace {
+
+Node copy_node(const YAML::Node& node, const Mark& fallback, Copy& c) {
+    const std::string& file = c.file;
+    const EnvLookup& env = c.env;
     Node out;
     out.mark = mark_of(node, file, fallback);
+    // Found by fuzz_conf_loader: "a: &x [*x]" recursed until the stack ran out, so a reload of such
+    // a file killed the process. yaml-cpp builds the alias as the very node that holds it.
+    for (const YAML::Node& above : c.path) {
+        if (above.is(node)) throw ConfigError(out.mark, "an alias (*name) refers to a node that contains it");
+    }
+    if (c.path.size() >= size_t(kMaxNodeDepth))
+        throw ConfigError(out.mark, fmt::format("nested more than {} levels deep", kMaxNodeDepth));
+    if (++c.nodes > kMaxNodes)
+        throw ConfigError(out.mark, fmt::format("more than {} values once aliases are expanded", kMaxNodes));
+    if (node.IsSequence() || node.IsMap()) c.path.push_back(node);
+    struct Pop {
+        Copy& c;
+        bool pop;
+        ~Pop() {
+            if (pop) c.path.pop_back();
+        }
+    } pop{c, node.IsSequence() || node.IsMap()};
     switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -73,7 +109,7 @@ Node from_yaml(const YAML::Node& node, const std::string& file, const Mark& fall
     }
     case YAML::NodeType::Sequence:
         out.kind = Node::Kind::seq;
-        for (const auto& item : node) out.items.push_back(from_yaml(item, file, out.mark, env));
+        for (const auto& item : node) out.items.push_back(copy_node(item, out.mark, c));
         return out;
     case YAML::NodeType::Map: {
         out.kind = Node::Kind::map;
@@ -83,7 +119,7 @@ Node from_yaml(const YAML::Node& node, const std::string& file, const Mark& fall
             if (!it->first.IsScalar())
                 throw ConfigError(key_mark, "keys must be plain names, not a list or a map");
             const std::string& key = it->first.Scalar();
-            Node value = from_yaml(it->second, file, key_mark, env);
+            Node value = copy_node(it->second, key_mark, c);
             if (key == "<<") {
                 merges.emplace_back(std::move(value), key_mark);
                 continue;
@@ -108,6 +144,8 @@ Node from_yaml(const YAML::Node& node, const std::string& file, const Mark& fall
     }
     return out;
 }
+
+}  // namespace
 
 void merge_over(Node& base, Node over) {
     if (base.is_map() && over.is_null()) return;

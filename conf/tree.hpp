@@ -39,8 +39,15 @@ struct Entry {
     Node value;
 };
 
+// Aliases copy what they name, so a small text can stand for a huge tree ("billion laughs") or
+// an endless one (an alias inside the node it names): a copy is refused past these bounds, far
+// above any real configuration.
+inline constexpr int kMaxNodeDepth = 64;
+inline constexpr size_t kMaxNodes = 100000;
+
 // Copies a parsed YAML node, substituting ${VAR} in scalars and resolving "<<" merge keys.
-// Throws ConfigError for duplicate keys, non-scalar keys and unset variables.
+// Throws ConfigError for duplicate keys, non-scalar keys, unset variables, an alias inside the
+// node it names, and trees deeper than kMaxNodeDepth or larger than kMaxNodes.
 Node from_yaml(const YAML::Node& node, const std::string& file, const Mark& fallback,
                const EnvLookup& env);
 

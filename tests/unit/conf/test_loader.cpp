@@ -406,3 +406,23 @@ BOOST_AUTO_TEST_CASE(empty_sections_and_merge_keys) {
     BOOST_TEST(m->patterns.at(0).timeout->count() == 9000);
     BOOST_TEST(m->patterns.at(0).cache.ttl->count() == 1000);
 }
+
+// Found by fuzz_conf_loader: an alias inside the node it names ("a: &x [*x]") recursed until the
+// stack ran out (a reload of such a file would have killed the process). Aliases that expand into
+// a huge or very deep tree are refused too (tests/fuzz/regressions/conf_loader/).
+BOOST_AUTO_TEST_CASE(recursive_and_exploding_aliases_are_errors) {
+    BOOST_TEST(load_error("a: &x [*x]\n") == "t.yaml:1:4: an alias (*name) refers to a node that contains it");
+    BOOST_TEST(load_error("a: &x {b: [1, {c: *x}]}\n").find("refers to a node that contains it") != std::string::npos);
+    // Ten levels of ten aliases each: 10^10 values once expanded.
+    std::string laughs = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i <= 10; ++i) {
+        laughs += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+        for (int j = 0; j < 10; ++j) laughs += (j ? ", *l" : "*l") + std::to_string(i - 1);
+        laughs += "]\n";
+    }
+    BOOST_TEST(load_error(laughs).find("more than 100000 values once aliases are expanded") != std::string::npos);
+    std::string deep = "a: " + std::string(100, '[') + std::string(100, ']') + "\n";
+    BOOST_TEST(load_error(deep).find("nested more than 64 levels deep") != std::string::npos);
+    // Sharing without a cycle is fine.
+    BOOST_TEST(load_error("x: &d {timeout: 5s}\n").find("unknown key 'x'") != std::string::npos);
+}
