@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "conf/loader.hpp"
@@ -56,10 +58,58 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
+// Where the second document of a stream starts (its first node), if there is one. Only events are
+// looked at, and at most two documents: yaml-cpp 0.7's LoadAll never returns on some malformed
+// streams (", a": each document it reads consumes nothing, and it reads them until memory runs out
+// — found by fuzz_conf_loader), so the loader reads the first document with Load and only asks
+// whether a second one follows.
+class SecondDocument : public YAML::EventHandler {
+public:
+    std::optional<YAML::Mark> find(const std::string& text) {
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        while (documents_ < 2 && parser.HandleNextDocument(*this)) {
+        }
+        if (documents_ < 2) return std::nullopt;
+        return first_node_;
+    }
+
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        if (++documents_ == 2) first_node_ = mark;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { node(mark); }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& mark) {
+        if (documents_ == 2 && !seen_node_) {
+            seen_node_ = true;
+            first_node_ = mark;
+        }
+    }
+
+    int documents_ = 0;
+    bool seen_node_ = false;
+    YAML::Mark first_node_ = YAML::Mark::null_mark();
+};
+
 Node parse(std::string_view yaml, const std::string& name, const EnvLookup& env) {
-    std::vector<YAML::Node> docs;
+    std::string text(yaml);
+    YAML::Node doc;
+    std::optional<YAML::Mark> second;
     try {
-        docs = YAML::LoadAll(std::string(yaml));
+        doc = YAML::Load(text);
+        second = SecondDocument().find(text);
     } catch (const YAML::Exception& e) {
         // Syntax errors: yaml-cpp's mark is 0-based; what() would repeat it in its own format.
         int line = e.mark.is_null() ? 1 : e.mark.line + 1;
@@ -67,18 +117,11 @@ Node parse(std::string_view yaml, const std::string& name, const EnvLookup& env)
         throw ConfigError(Mark{name, line, column}, e.msg);
     }
     Mark top{name, 1, 1};
-    if (docs.size() > 1) {
-        YAML::Mark m = docs[1].Mark();
-        Mark at = m.is_null() ? top : Mark{name, m.line + 1, m.column + 1};
+    if (second) {
+        Mark at = second->is_null() ? top : Mark{name, second->line + 1, second->column + 1};
         throw ConfigError(at, "a configuration file holds one YAML document; use include: for more");
     }
-    if (docs.empty()) {
-        Node empty;
-        empty.kind = Node::Kind::map;
-        empty.mark = top;
-        return empty;
-    }
-    Node root = from_yaml(docs[0], name, top, env);
+    Node root = from_yaml(doc, name, top, env);
     if (root.is_null()) {
         root.kind = Node::Kind::map;
         return root;

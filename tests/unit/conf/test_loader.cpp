@@ -426,3 +426,15 @@ BOOST_AUTO_TEST_CASE(recursive_and_exploding_aliases_are_errors) {
     // Sharing without a cycle is fine.
     BOOST_TEST(load_error("x: &d {timeout: 5s}\n").find("unknown key 'x'") != std::string::npos);
 }
+
+// Found by fuzz_conf_loader: yaml-cpp 0.7's LoadAll never returns on a stream like ", a" (each
+// document it reads consumes nothing; memory grows until the process dies), so a typo at the start
+// of a file hung portico -t and a reload. The loader reads one document and only looks for a second.
+BOOST_AUTO_TEST_CASE(streams_yaml_cpp_cannot_split_into_documents_are_errors) {
+    for (std::string text : {", a\n", ",-\n", "x: 1\n, y\n"}) {
+        BOOST_TEST_CONTEXT(text) { BOOST_TEST(!load_error(text).empty()); }
+    }
+    BOOST_TEST(load_error("a: 1\n---\nb: 2\n---\nc: 3\n") ==
+               "t.yaml:3:1: a configuration file holds one YAML document; use include: for more");
+    BOOST_TEST(load_error("---\nworkers: 2\n...\n").empty());
+}
