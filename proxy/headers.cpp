@@ -254,7 +254,12 @@ void build_interim_response(std::string& out, const MessageHead& response) {
     for (size_t i = 0; i < response.header_count(); ++i) {
         FieldId id = response.header_id(i);
         std::string_view name = response.header_name(i);
-        if (always_hop_by_hop(id) || id == FieldId::content_length || connection_tokens.contains(name)) continue;
+        // Portico-only fields (purge tags, targeted cache fields) are no more the client's on a 103
+        // than on the final response (found by fuzz_http_response).
+        if (always_hop_by_hop(id) || id == FieldId::content_length || for_portico_only(id) ||
+            connection_tokens.contains(name)) {
+            continue;
+        }
         append_header(out, name, response.header_value(i));
     }
     out.append("\r\n");

@@ -47,7 +47,8 @@ struct ClientResponseContext {
 void build_client_response(std::string& out, const MessageHead& response,
                            const ClientResponseContext& context);
 
-// An informational (1xx) response from the upstream, passed on without hop-by-hop fields.
+// An informational (1xx) response from the upstream, passed on without hop-by-hop fields and
+// without the fields meant for Portico alone.
 void build_interim_response(std::string& out, const MessageHead& response);
 
 // The first lines of a response served from the cache: status line, the stored field lines

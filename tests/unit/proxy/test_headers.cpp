@@ -114,6 +114,16 @@ BOOST_AUTO_TEST_CASE(interim_response_keeps_link_headers) {
     BOOST_TEST(out == "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
 }
 
+// Found by fuzz_http_response: a 103 passed Surrogate-Key and the targeted cache fields on.
+BOOST_AUTO_TEST_CASE(interim_response_strips_fields_meant_for_portico) {
+    MessageHead resp = parse(HTTP_RESPONSE, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+                                            "Surrogate-Key: page\r\nCache-Tag: a\r\nCDN-Cache-Control: max-age=1\r\n"
+                                            "Portico-Cache-Control: max-age=2\r\nSurrogate-Control: max-age=3\r\n\r\n");
+    std::string out;
+    build_interim_response(out, resp);
+    BOOST_TEST(out == "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(client_response_strips_fields_meant_for_portico) {
     MessageHead resp = parse(HTTP_RESPONSE,
                              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=5\r\n"
