@@ -6,13 +6,15 @@
 #   tests/run.sh asan      ASan+UBSan build in build-asan/, every test
 #   tests/run.sh tsan      TSan build in build-tsan/, every test
 #   tests/run.sh threaded  only the TSan pass of the threaded parts
+#   tests/run.sh fuzz      the libFuzzer targets (clang) in build-fuzz/: each fuzzes for
+#                          PORTICO_FUZZ_SECONDS (20) and replays its regressions (tests/fuzz/README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 flavour=${1:-default}
 case "$flavour" in
-  default|asan|tsan|threaded) ;;
-  *) echo "usage: tests/run.sh [asan|tsan|threaded]" >&2; exit 1 ;;
+  default|asan|tsan|threaded|fuzz) ;;
+  *) echo "usage: tests/run.sh [asan|tsan|threaded|fuzz]" >&2; exit 1 ;;
 esac
 
 bash .ci/setup-deps
@@ -35,4 +37,8 @@ case "$flavour" in
 esac
 cmake --preset "$flavour" >/dev/null
 cmake --build --preset "$flavour"
+if [ "$flavour" = fuzz ]; then
+  # The fuzz tests bound themselves (tests/fuzz/run_fuzzer.sh); one target at a time, each using a core.
+  exec ctest --preset fuzz
+fi
 exec ctest --preset "$flavour" --timeout 600
