@@ -180,10 +180,13 @@ MessageReader::Status MessageReader::next(Message& out) {
     size_t total = check_header(buf_.data() + buf_pos_);
     if (total == 0) return Status::error;
     if (streams(total, buf_[buf_pos_])) {
-        // What is buffered (the header and maybe some body) is the first part; the view stays
-        // valid until the next call, which finds the buffer fully returned and clears it.
-        std::string_view first = std::string_view(buf_).substr(buf_pos_, have);
-        buf_pos_ = buf_.size();
+        // What is buffered of it (the header and maybe some body) is the first part. The buffer may
+        // hold more than this message when feed() came before the caller drained: only `total` bytes
+        // are its own (found by fuzz_pg_frontend: the first part took the messages after it, and
+        // part_left_ wrapped around). The view stays valid until the next call.
+        size_t n = std::min(have, total);
+        std::string_view first = std::string_view(buf_).substr(buf_pos_, n);
+        buf_pos_ += n;
         return first_part(first, total, out);
     }
     if (have < total) {
