@@ -17,7 +17,8 @@
 //   flags & 4: small reader limits (messages over 16 bytes stream in parts, at most 4096 bytes)
 //   flags & 8: pool.max_prepared_statements 0 (statements pass unchanged)
 //   flags & 16: session mode (no tracker: messages pass raw)
-//   flags & 32: no server until the input ends (queued; a Parse+Sync may be answered without one)
+//   flags & 32: no server until the input ends (queued; a Parse+Sync may be answered without one;
+//               whole and cut feeds are not compared, see the end)
 //   flags & 64: the reader is fed the next read before it was drained (allowed by its contract)
 #include <cstdint>
 #include <cstdlib>
@@ -440,6 +441,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string split = run(control.rest, o, portico::fuzz::split_points(control.rest.size(), control.split), undrained);
     // PORTICO_FUZZ_DEBUG=1 prints what the input did: for checking that a new seed gets where meant.
     if (std::getenv("PORTICO_FUZZ_DEBUG") != nullptr) std::fprintf(stderr, "%s\n", portico::fuzz::printable(whole).c_str());
+    // Queued without a server, a Parse+Sync is answered by the pooler when a read ends right after
+    // it, and by a server when more arrived with it: both right, and they differ by the reads. The
+    // other checks still run; only the two transcripts are not compared.
+    if (o.queued) return 0;
     if (whole != split) {
         std::fprintf(stderr, "whole:\n%s\n\nsplit:\n%s\n", portico::fuzz::printable(whole).c_str(),
                      portico::fuzz::printable(split).c_str());
