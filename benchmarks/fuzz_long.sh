@@ -66,7 +66,7 @@ for t in "${targets[@]}"; do
     started=$SECONDS
     # -jobs writes each job's output to fuzz-<n>.log in the current directory.
     (cd "$dir/logs" && "$FUZZ_BUILD/tests/fuzz/fuzz_$t" -jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS" \
-        -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
         -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" >"$dir/logs/driver.log" 2>&1) || true
     elapsed=$((SECONDS - started))
     after=$(find "$dir/corpus" -type f | wc -l)

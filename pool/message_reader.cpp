@@ -13,6 +13,8 @@ namespace {
 // Past a large message the buffer's memory is handed back, so one big Bind does not pin it for the
 // connection's life; below this it is kept to avoid reallocating for every split read.
 constexpr size_t kKeepBufferCapacity = 64 * 1024;
+// A message cut by a read boundary gets its whole length reserved at once up to this size.
+constexpr size_t kReserveWhole = 1024 * 1024;
 }  // namespace
 
 std::optional<TypedHeader> peek_typed_header(std::string_view bytes) {
@@ -191,8 +193,11 @@ MessageReader::Status MessageReader::next(Message& out) {
     }
     if (have < total) {
         size_t n = std::min(total - have, in_.size());
-        // One allocation for the whole message rather than growth by doubling.
-        buf_.reserve(buf_pos_ + total);
+        // One allocation for the whole message rather than growth by doubling — up to a bound: the
+        // length word is only a claim, and a 5-byte header saying 1 GiB would otherwise have that
+        // reserved at once, before a byte of it arrived (found by fuzz_pg_backend, whose inputs ran
+        // at 100/s on such allocations). Above the bound the buffer grows with what arrives.
+        buf_.reserve(buf_pos_ + (total <= kReserveWhole ? total : have + n));
         take_into_buffer(n);
         have += n;
         if (have < total) return Status::need_more;

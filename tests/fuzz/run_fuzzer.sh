@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One fuzz target under ctest (tests/fuzz/CMakeLists.txt). Fails on any crash, leak, UBSan report,
-# timeout (an input slower than 10 s) or out-of-memory; the input that did it is left in
+# timeout (an input slower than 10 s) or out-of-memory (one allocation above 256 MB, or 2 GB of
+# RSS); the input that did it is left in
 # WORK/artifacts/ and printed, to be copied to tests/fuzz/regressions/TARGET/.
 #   run_fuzzer.sh fuzz   BINARY TARGET SOURCE_DIR WORK SECONDS   fuzz SECONDS (env PORTICO_FUZZ_SECONDS wins)
 #                                                                over WORK/corpus, a copy of the seeds
@@ -22,7 +23,7 @@ if [[ $mode == replay ]]; then
         exit 0
     fi
     echo "replaying ${#files[@]} regression input(s) of $target"
-    exec "$binary" -rss_limit_mb=2048 -timeout=30 "${files[@]}"
+    exec "$binary" -rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=30 "${files[@]}"
 fi
 
 seconds=${PORTICO_FUZZ_SECONDS:-$6}
@@ -38,7 +39,7 @@ echo "fuzzing $target for ${seconds}s over $corpus ($(find "$corpus" -type f | w
 set +e
 # -max_total_time bounds the fuzzing; `timeout` is the safety net should the binary hang outside it.
 timeout --kill-after=30 $((seconds * 2 + 120)) \
-    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 \
     -print_final_stats=1 -artifact_prefix="$artifacts" "${dict[@]}" "$corpus" >"$log" 2>&1
 status=$?
 set -e
