@@ -347,25 +347,7 @@ bool ClientConnection::handle_typed(const Message& m) {
 }
 
 bool ClientConnection::refuse_listen(const Message& m, std::string& replaced) {
-    std::string_view sql;
-    std::string_view statement;
-    if (m.type == frontend::kQuery) {
-        auto q = parse_query(m.body);
-        if (!q) return false;  // malformed: the server answers it
-        sql = q->sql;
-    } else {
-        auto p = parse_parse(m.body);
-        if (!p) return false;
-        sql = p->query;
-        statement = p->statement;
-    }
-    if (!starts_a_listen(sql)) return false;
-    std::string refusal = refusal_statement(
-        "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
-        "gets this server next",
-        "Connect listeners to a pool in session mode (pool.mode: session).");
-    if (m.type == frontend::kQuery) append_query(replaced, refusal);
-    else append_parse(replaced, statement, refusal);
+    if (!replace_listen(m, replaced)) return false;
     if (pool_ != nullptr) pool_->counters.listens_refused++;
     return true;
 }

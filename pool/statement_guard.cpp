@@ -3,6 +3,10 @@
 
 #include <cctype>
 
+#include "pool/builders.hpp"
+#include "pool/frontend.hpp"
+#include "pool/message_reader.hpp"
+
 namespace portico::pool {
 
 namespace {
@@ -184,6 +188,31 @@ std::string refusal_statement(std::string_view message, std::string_view hint) {
     // $portico$ cannot occur in the two literals' quoting, so the body is delimited safely.
     return "DO $portico$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = " + literal(message) +
            ", HINT = " + literal(hint) + "; END$portico$";
+}
+
+bool replace_listen(const Message& m, std::string& replaced) {
+    std::string_view sql;
+    std::string_view statement;
+    if (m.type == frontend::kQuery) {
+        auto q = parse_query(m.body);
+        if (!q) return false;
+        sql = q->sql;
+    } else if (m.type == frontend::kParse) {
+        auto p = parse_parse(m.body);
+        if (!p) return false;
+        sql = p->query;
+        statement = p->statement;
+    } else {
+        return false;
+    }
+    if (!starts_a_listen(sql)) return false;
+    std::string refusal = refusal_statement(
+        "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
+        "gets this server next",
+        "Connect listeners to a pool in session mode (pool.mode: session).");
+    if (m.type == frontend::kQuery) append_query(replaced, refusal);
+    else append_parse(replaced, statement, refusal);
+    return true;
 }
 
 }  // namespace portico::pool

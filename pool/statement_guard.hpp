@@ -12,6 +12,8 @@
 
 namespace portico::pool {
 
+struct Message;  // message_reader.hpp
+
 // True when any statement of `sql` (a simple Query may hold several, split at top-level ';')
 // starts with the keyword LISTEN. Comments, quoted strings, quoted identifiers and dollar quotes
 // are skipped, so "SELECT 'LISTEN x'" or "-- LISTEN" do not count.
@@ -21,6 +23,12 @@ bool starts_a_listen(std::string_view sql);
 // `message`, so the error reaches the client in stream order, and inside a transaction block
 // aborts it exactly as a real error would.
 std::string refusal_statement(std::string_view message, std::string_view hint);
+
+// In transaction mode, a client's whole Query or Parse `m` that starts a LISTEN: `replaced` gets
+// the same kind of message (a Parse keeps its statement name) running the refusal statement, and
+// the result is true. False for anything else, malformed messages included (the server answers
+// those), with `replaced` untouched.
+bool replace_listen(const Message& m, std::string& replaced);
 
 // `DEALLOCATE [PREPARE] name` or `DEALLOCATE [PREPARE] ALL` as the only statement of `sql` (blanks,
 // comments and one ';' around it allowed). The name as Postgres reads it: an unquoted identifier

@@ -313,9 +313,10 @@ private:
             return;
         }
         if (m.type == frontend::kTerminate) return close();
+        scan_sql(m);
         if (o_.transaction_mode && (m.type == frontend::kQuery || m.type == frontend::kParse)) {
             std::string replaced;
-            if (refuse_listen(m, replaced)) {
+            if (replace_listen(m, replaced)) {
                 Message refusal = m;
                 refusal.raw = replaced;
                 refusal.body = std::string_view(replaced).substr(5);
@@ -326,25 +327,17 @@ private:
         forward(m);
     }
 
-    bool refuse_listen(const Message& m, std::string& replaced) {
-        std::string_view sql, statement;
+    // The SQL scanners the statement tracker runs for linked servers, on every statement, so they
+    // are fuzzed while a client is queued too.
+    static void scan_sql(const Message& m) {
+        std::string_view sql;
         if (m.type == frontend::kQuery) {
-            auto q = parse_query(m.body);
-            if (!q) return false;
-            sql = q->sql;
-        } else {
-            auto p = parse_parse(m.body);
-            if (!p) return false;
-            sql = p->query;
-            statement = p->statement;
+            if (auto q = parse_query(m.body)) sql = q->sql;
+        } else if (m.type == frontend::kParse) {
+            if (auto p = parse_parse(m.body)) sql = p->query;
         }
         (void)parse_deallocate(sql);
         (void)session_effects(sql);
-        if (!starts_a_listen(sql)) return false;
-        std::string refusal = refusal_statement("LISTEN is not supported in transaction pooling mode", "use session mode");
-        if (m.type == frontend::kQuery) append_query(replaced, refusal);
-        else append_parse(replaced, statement, refusal);
-        return true;
     }
 
     void forward(const Message& m) {

@@ -2,6 +2,9 @@
 #define BOOST_TEST_MODULE pool_statement_guard
 #include <boost/test/unit_test.hpp>
 
+#include "pool/builders.hpp"
+#include "pool/frontend.hpp"
+#include "pool/message_reader.hpp"
 #include "pool/statement_guard.hpp"
 
 using namespace portico::pool;
@@ -27,6 +30,51 @@ BOOST_AUTO_TEST_CASE(refusal_is_one_do_block_with_quoted_text) {
     BOOST_TEST(s.rfind("DO $portico$", 0) == 0u);
     BOOST_TEST(s.find("'it''s refused'") != std::string::npos);
     BOOST_TEST(s.find("ERRCODE = '0A000'") != std::string::npos);
+}
+
+namespace {
+// A whole typed message over `raw` (which must outlive it).
+Message whole(const std::string& raw) {
+    Message m;
+    m.type = raw[0];
+    m.raw = raw;
+    m.body = std::string_view(raw).substr(5);
+    return m;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(replace_listen_keeps_the_message_kind) {
+    std::string query;
+    append_query(query, "SELECT 1; LISTEN ch");
+    std::string replaced;
+    BOOST_TEST_REQUIRE(replace_listen(whole(query), replaced));
+    auto q = parse_query(whole(replaced).body);
+    BOOST_TEST_REQUIRE(bool(q));
+    BOOST_TEST(q->sql == refusal_statement(
+        "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
+        "gets this server next",
+        "Connect listeners to a pool in session mode (pool.mode: session)."));
+
+    std::string parse;
+    append_parse(parse, "s1", "listen ch");
+    replaced.clear();
+    BOOST_TEST_REQUIRE(replace_listen(whole(parse), replaced));
+    auto p = parse_parse(whole(replaced).body);
+    BOOST_TEST_REQUIRE(bool(p));
+    BOOST_TEST(p->statement == "s1");
+    BOOST_TEST(p->query.find("DO $portico$") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(replace_listen_leaves_others_alone) {
+    std::string select, parse, sync, malformed = std::string("Q\0\0\0\x05", 5);
+    append_query(select, "SELECT 'LISTEN ch'");
+    append_parse(parse, "s1", "SELECT 1");
+    append_sync(sync);
+    for (const std::string* raw : {&select, &parse, &sync, &malformed}) {
+        std::string replaced;
+        BOOST_TEST(!replace_listen(whole(*raw), replaced));
+        BOOST_TEST(replaced.empty());
+    }
 }
 
 BOOST_AUTO_TEST_CASE(deallocate_forms) {
