@@ -621,9 +621,12 @@ Outcome run_vector(Env& env, const Vector& v, Path path) {
 
     BOOST_TEST_CONTEXT("vector [" << v.group << "] '" << v.name << "' via " << path_name(path) << "; upstream parsed:"
                                   << got_text << "; client got:" << answers_text) {
-        BOOST_TEST(upstream_errors.empty(), "the upstream could not parse what portico sent: " << upstream_errors.front());
+        // The message is built whether or not the check fails: never from an empty vector.
+        BOOST_TEST(upstream_errors.empty(), "the upstream could not parse what portico sent: "
+                                                << (upstream_errors.empty() ? std::string() : upstream_errors.front()));
         for (const auto& r : seen)
-            BOOST_TEST(r.anomalies.empty(), "portico sent " << r.method << " " << printable(r.target) << " with: " << r.anomalies.front());
+            BOOST_TEST(r.anomalies.empty(), "portico sent " << r.method << " " << printable(r.target) << " with: "
+                                                            << (r.anomalies.empty() ? std::string() : r.anomalies.front()));
         BOOST_TEST(extras.empty(), "answers beyond the requests the client sent");
         for (const auto& r : got) BOOST_TEST(r.target != "/smuggled", "a smuggled request reached the upstream");
         // The echoes the client got are the upstream's requests, one for one, in order.
