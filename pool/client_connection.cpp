@@ -333,11 +333,9 @@ bool ClientConnection::handle_typed(const Message& m) {
     if (m.type == frontend::kFlush && idle_between_transactions() && pending_.empty() && server_ == nullptr) return true;
     count(m.type);
     if (pooler_.transaction_mode() && (m.type == frontend::kQuery || m.type == frontend::kParse)) {
-        std::string replaced;
-        if (refuse_listen(m, replaced)) {
-            Message refusal = m;
-            refusal.raw = replaced;
-            refusal.body = std::string_view(replaced).substr(5);
+        std::string storage;
+        Message refusal;
+        if (refuse_listen(m, storage, refusal)) {
             forward(refusal);
             return true;
         }
@@ -346,8 +344,8 @@ bool ClientConnection::handle_typed(const Message& m) {
     return true;
 }
 
-bool ClientConnection::refuse_listen(const Message& m, std::string& replaced) {
-    if (!replace_listen(m, replaced)) return false;
+bool ClientConnection::refuse_listen(const Message& m, std::string& storage, Message& refusal) {
+    if (!replace_listen(m, storage, refusal)) return false;
     if (pool_ != nullptr) pool_->counters.listens_refused++;
     return true;
 }

@@ -122,7 +122,7 @@ private:
     StatementTracker::Link link_to(ServerConnection& server);
     void clear_pending();
     // Transaction mode: a Query or Parse that would LISTEN is replaced by one that fails with 0A000.
-    bool refuse_listen(const Message& m, std::string& replaced);
+    bool refuse_listen(const Message& m, std::string& storage, Message& refusal);
     void count(char type);
     void after_read();
     void write_now(std::string_view bytes);

@@ -190,7 +190,7 @@ std::string refusal_statement(std::string_view message, std::string_view hint) {
            ", HINT = " + literal(hint) + "; END$portico$";
 }
 
-bool replace_listen(const Message& m, std::string& replaced) {
+bool replace_listen(const Message& m, std::string& storage, Message& refusal) {
     std::string_view sql;
     std::string_view statement;
     if (m.type == frontend::kQuery) {
@@ -206,12 +206,16 @@ bool replace_listen(const Message& m, std::string& replaced) {
         return false;
     }
     if (!starts_a_listen(sql)) return false;
-    std::string refusal = refusal_statement(
+    std::string text = refusal_statement(
         "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
         "gets this server next",
         "Connect listeners to a pool in session mode (pool.mode: session).");
-    if (m.type == frontend::kQuery) append_query(replaced, refusal);
-    else append_parse(replaced, statement, refusal);
+    storage.clear();
+    if (m.type == frontend::kQuery) append_query(storage, text);
+    else append_parse(storage, statement, text);
+    refusal = m;
+    refusal.raw = storage;
+    refusal.body = std::string_view(storage).substr(5);
     return true;
 }
 

@@ -24,11 +24,11 @@ bool starts_a_listen(std::string_view sql);
 // aborts it exactly as a real error would.
 std::string refusal_statement(std::string_view message, std::string_view hint);
 
-// In transaction mode, a client's whole Query or Parse `m` that starts a LISTEN: `replaced` gets
-// the same kind of message (a Parse keeps its statement name) running the refusal statement, and
-// the result is true. False for anything else, malformed messages included (the server answers
-// those), with `replaced` untouched.
-bool replace_listen(const Message& m, std::string& replaced);
+// In transaction mode, a client's whole Query or Parse `m` that starts a LISTEN is replaced: `refusal`
+// becomes the same kind of message (a Parse keeps its statement name) running the refusal
+// statement, its bytes kept in `storage`, and the result is true. False for anything else,
+// malformed messages included (the server answers those), with both untouched.
+bool replace_listen(const Message& m, std::string& storage, Message& refusal);
 
 // `DEALLOCATE [PREPARE] name` or `DEALLOCATE [PREPARE] ALL` as the only statement of `sql` (blanks,
 // comments and one ';' around it allowed). The name as Postgres reads it: an unquoted identifier

@@ -315,11 +315,9 @@ private:
         if (m.type == frontend::kTerminate) return close();
         scan_sql(m);
         if (o_.transaction_mode && (m.type == frontend::kQuery || m.type == frontend::kParse)) {
-            std::string replaced;
-            if (replace_listen(m, replaced)) {
-                Message refusal = m;
-                refusal.raw = replaced;
-                refusal.body = std::string_view(replaced).substr(5);
+            std::string storage;
+            Message refusal;
+            if (replace_listen(m, storage, refusal)) {
                 forward(refusal);
                 return;
             }

@@ -46,9 +46,12 @@ Message whole(const std::string& raw) {
 BOOST_AUTO_TEST_CASE(replace_listen_keeps_the_message_kind) {
     std::string query;
     append_query(query, "SELECT 1; LISTEN ch");
-    std::string replaced;
-    BOOST_TEST_REQUIRE(replace_listen(whole(query), replaced));
-    auto q = parse_query(whole(replaced).body);
+    std::string storage;
+    Message refusal;
+    BOOST_TEST_REQUIRE(replace_listen(whole(query), storage, refusal));
+    BOOST_TEST(refusal.type == 'Q');
+    BOOST_TEST(refusal.raw == storage);  // the whole new message, header included
+    auto q = parse_query(refusal.body);
     BOOST_TEST_REQUIRE(bool(q));
     BOOST_TEST(q->sql == refusal_statement(
         "LISTEN is not supported in transaction pooling mode: notifications would go to whichever client "
@@ -57,9 +60,10 @@ BOOST_AUTO_TEST_CASE(replace_listen_keeps_the_message_kind) {
 
     std::string parse;
     append_parse(parse, "s1", "listen ch");
-    replaced.clear();
-    BOOST_TEST_REQUIRE(replace_listen(whole(parse), replaced));
-    auto p = parse_parse(whole(replaced).body);
+    BOOST_TEST_REQUIRE(replace_listen(whole(parse), storage, refusal));
+    BOOST_TEST(refusal.type == 'P');
+    BOOST_TEST(refusal.raw == storage);
+    auto p = parse_parse(refusal.body);
     BOOST_TEST_REQUIRE(bool(p));
     BOOST_TEST(p->statement == "s1");
     BOOST_TEST(p->query.find("DO $portico$") == 0u);
@@ -71,9 +75,11 @@ BOOST_AUTO_TEST_CASE(replace_listen_leaves_others_alone) {
     append_parse(parse, "s1", "SELECT 1");
     append_sync(sync);
     for (const std::string* raw : {&select, &parse, &sync, &malformed}) {
-        std::string replaced;
-        BOOST_TEST(!replace_listen(whole(*raw), replaced));
-        BOOST_TEST(replaced.empty());
+        std::string storage;
+        Message refusal;
+        BOOST_TEST(!replace_listen(whole(*raw), storage, refusal));
+        BOOST_TEST(storage.empty());
+        BOOST_TEST(refusal.type == 0);
     }
 }
 
